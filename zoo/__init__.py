@@ -1,0 +1,26 @@
+"""zoo: a plugin-based model zoo and quantized-model registry for PyTorch.
+
+The plugin API is importable from here: ``hookimpl`` and the spec types a hook
+registers. Importing zoo does not import torch.
+"""
+
+from zoo.errors import DatasetUnavailableError, IncompatibleError, UnknownNameError, ZooError
+from zoo.hookspecs import hookimpl, hookspec
+from zoo.specs import DatasetSpec, FusionPattern, KnownWeights, ModelSpec, Observer, Preset
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DatasetSpec",
+    "DatasetUnavailableError",
+    "FusionPattern",
+    "IncompatibleError",
+    "KnownWeights",
+    "ModelSpec",
+    "Observer",
+    "Preset",
+    "UnknownNameError",
+    "ZooError",
+    "hookimpl",
+    "hookspec",
+]

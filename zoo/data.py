@@ -1,0 +1,98 @@
+"""Turning a registered dataset into the tensors a model of given input size expects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision import transforms
+
+from zoo.errors import IncompatibleError, ZooError
+from zoo.paths import datasets_dir
+from zoo.specs import DatasetSpec
+
+
+class RepeatChannels:
+    """Grey images fed to a 3-channel network: repeat the one channel."""
+
+    def __init__(self, channels: int):
+        self.channels = channels
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return image.expand(self.channels, -1, -1)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Everything that decides what a model sees; recorded with results so evaluation can be repeated."""
+
+    dataset: str
+    root: str
+    image_size: int
+    in_channels: int
+    num_classes: int
+
+    def as_dict(self) -> dict:
+        return {"name": self.dataset, "image_size": self.image_size, "num_classes": self.num_classes}
+
+
+def resolve(spec: DatasetSpec, data_dir: str | None, image_size: int | None, in_channels: int) -> DataConfig:
+    if spec.needs_path and not data_dir:
+        raise ZooError(f"dataset '{spec.name}' needs --data-dir DIR ({spec.description})")
+    root = str(Path(data_dir).expanduser()) if data_dir else str(datasets_dir() / spec.name)
+    if spec.channels not in (1, in_channels):
+        raise IncompatibleError(
+            f"dataset '{spec.name}' has {spec.channels} channels but the model takes {in_channels}"
+        )
+    num_classes = spec.num_classes if spec.num_classes is not None else spec.count_classes(root)
+    return DataConfig(spec.name, root, image_size or spec.image_size, in_channels, num_classes)
+
+
+def make_transform(spec: DatasetSpec, config: DataConfig, train: bool):
+    size = config.image_size
+    steps: list = []
+    if spec.resize_crop:
+        if train:
+            steps += [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
+        else:
+            steps += [transforms.Resize(int(round(size / 0.875))), transforms.CenterCrop(size)]
+    else:
+        steps.append(transforms.Resize((size, size)))
+        if train and spec.augment:
+            steps += [transforms.RandomCrop(size, padding=size // 8), transforms.RandomHorizontalFlip()]
+    steps += [transforms.ToTensor(), transforms.Normalize(spec.mean, spec.std)]
+    if spec.channels != config.in_channels:
+        steps.append(RepeatChannels(config.in_channels))
+    return transforms.Compose(steps)
+
+
+def load_split(spec: DatasetSpec, config: DataConfig, split: str, train: bool = False) -> Dataset:
+    """``train`` adds the dataset's augmentation; calibration and evaluation use plain images."""
+    return spec.build(split, make_transform(spec, config, train), config.root, download=not spec.needs_path)
+
+
+def first(dataset: Dataset, limit: int | None) -> Dataset:
+    if limit is None or limit >= len(dataset):
+        return dataset
+    return Subset(dataset, range(limit))
+
+
+def sample(dataset: Dataset, count: int | None, seed: int) -> Dataset:
+    """A fixed random subset: the same seed picks the same images."""
+    if count is None or count >= len(dataset):
+        return dataset
+    generator = torch.Generator().manual_seed(seed)
+    return Subset(dataset, torch.randperm(len(dataset), generator=generator)[:count].tolist())
+
+
+def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=0)
+
+
+def example_inputs(config: DataConfig, batch_size: int = 1) -> tuple[torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return (torch.randn(batch_size, config.in_channels, config.image_size, config.image_size,
+                        generator=generator),)

@@ -1,0 +1,234 @@
+"""Finding plugins, loading each on its own, and collecting what they register.
+
+Built-in plugins are entry points in the group ``zoo`` exactly like third-party
+ones. Each is imported and registered separately, so one broken plugin is
+reported by name instead of taking the others down (unless strict mode is on).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from zoo import hookspecs
+from zoo.errors import PluginError, UnknownNameError
+from zoo.specs import DatasetSpec, FusionPattern, ModelSpec, Preset
+
+ENTRY_POINT_GROUP = "zoo"
+# A comma-separated list of plugin names to load; set but empty loads none.
+PLUGINS_ENV = "ZOO_PLUGINS"
+# Any non-empty value other than 0 makes a failing plugin fatal.
+STRICT_ENV = "ZOO_STRICT_PLUGINS"
+
+# hook name -> (kind as users read it, the type a registration must have)
+HOOKS: dict[str, tuple[str, type]] = {
+    "register_models": ("model", ModelSpec),
+    "register_fusion_patterns": ("fusion pattern", FusionPattern),
+    "register_presets": ("preset", Preset),
+    "register_datasets": ("dataset", DatasetSpec),
+}
+
+
+@dataclass
+class PluginReport:
+    name: str
+    package: str | None = None
+    version: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "package": self.package,
+            "version": self.version,
+            "hooks": self.hooks,
+            "registered": self.registered,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class Catalog:
+    """Everything the loaded plugins registered, keyed by name."""
+
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    fusion_patterns: dict[str, FusionPattern] = field(default_factory=dict)
+    presets: dict[str, Preset] = field(default_factory=dict)
+    datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    reports: dict[str, PluginReport] = field(default_factory=dict)
+
+    def _table(self, kind: str) -> dict[str, Any]:
+        return {
+            "model": self.models,
+            "fusion pattern": self.fusion_patterns,
+            "preset": self.presets,
+            "dataset": self.datasets,
+        }[kind]
+
+    def model(self, name: str) -> ModelSpec:
+        name = self.aliases.get(name, name)
+        if name not in self.models:
+            raise UnknownNameError("model", name, self.models)
+        return self.models[name]
+
+    def preset(self, name: str) -> Preset:
+        if name not in self.presets:
+            raise UnknownNameError("preset", name, self.presets)
+        return self.presets[name]
+
+    def dataset(self, name: str) -> DatasetSpec:
+        if name not in self.datasets:
+            raise UnknownNameError("dataset", name, self.datasets)
+        return self.datasets[name]
+
+    def owner(self, kind: str, name: str) -> str | None:
+        return self.owners.get((kind, self.aliases.get(name, name) if kind == "model" else name))
+
+    def plugin_version(self, plugin: str | None) -> str | None:
+        report = self.reports.get(plugin or "")
+        return report.version if report else None
+
+    def failures(self) -> list[PluginReport]:
+        return [r for r in self.reports.values() if not r.ok]
+
+
+def strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "") not in ("", "0")
+
+
+def _wanted_plugins() -> set[str] | None:
+    value = os.environ.get(PLUGINS_ENV)
+    if value is None:
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+class PluginHost:
+    """Owns the pluggy manager; builds the catalog once per set of plugins."""
+
+    def __init__(self) -> None:
+        self._extra: list[tuple[str, object]] = []
+        self._catalog: Catalog | None = None
+        self._catalog_strict: bool | None = None
+
+    def add(self, plugin: object, name: str) -> None:
+        """Register a plugin object directly (tests, notebooks); it loads after the entry points."""
+        self._extra.append((name, plugin))
+        self._catalog = None
+
+    def remove(self, name: str) -> None:
+        self._extra = [(n, p) for n, p in self._extra if n != name]
+        self._catalog = None
+
+    def reset(self) -> None:
+        self._catalog = None
+
+    def catalog(self, strict: bool | None = None) -> Catalog:
+        strict = strict_from_env() if strict is None else strict
+        if self._catalog is None or self._catalog_strict != strict:
+            self._catalog = self._build(strict)
+            self._catalog_strict = strict
+        return self._catalog
+
+    def _build(self, strict: bool) -> Catalog:
+        catalog = Catalog()
+        pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        pm.add_hookspecs(hookspecs)
+        wanted = _wanted_plugins()
+
+        def fail(report: PluginReport, message: str) -> None:
+            report.errors.append(message)
+            if strict:
+                raise PluginError(f"plugin '{report.name}': {message}")
+
+        for name, load, package, version in self._sources(wanted):
+            report = PluginReport(name=name, package=package, version=version)
+            catalog.reports[name] = report
+            try:
+                plugin = load()
+            except Exception as exc:  # a broken plugin must not take the CLI down
+                fail(report, f"failed to import: {type(exc).__name__}: {exc}")
+                continue
+            try:
+                pm.register(plugin, name=name)
+                pm.check_pending()
+            except pluggy.PluginValidationError as exc:
+                if pm.is_registered(plugin):
+                    pm.unregister(plugin)
+                fail(report, f"invalid hook implementation: {exc}")
+                continue
+            except ValueError as exc:
+                fail(report, str(exc))
+                continue
+            report.hooks = sorted(
+                hook.name for hook in pm.get_hookcallers(plugin) or () if hook.name in HOOKS
+            )
+
+        for hook_name, (kind, spec_type) in HOOKS.items():
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                report = catalog.reports[impl.plugin_name]
+                register = self._register_callback(catalog, report, kind, spec_type, fail)
+                kwargs = {"register": register}
+                try:
+                    impl.function(*[kwargs[arg] for arg in impl.argnames])
+                except PluginError:
+                    raise
+                except Exception as exc:
+                    fail(report, f"{hook_name} raised {type(exc).__name__}: {exc}")
+        return catalog
+
+    def _sources(self, wanted: set[str] | None) -> Iterable[tuple[str, Callable[[], object], str | None, str | None]]:
+        seen: set[str] = set()
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in seen or (wanted is not None and ep.name not in wanted):
+                continue
+            seen.add(ep.name)
+            dist = getattr(ep, "dist", None)
+            yield ep.name, ep.load, dist.name if dist else None, dist.version if dist else None
+        for name, plugin in self._extra:
+            if wanted is None or name in wanted:
+                yield name, (lambda plugin=plugin: plugin), None, getattr(plugin, "__version__", None)
+
+    @staticmethod
+    def _register_callback(catalog: Catalog, report: PluginReport, kind: str, spec_type: type, fail):
+        table = catalog._table(kind)
+
+        def register(spec: Any) -> None:
+            if not isinstance(spec, spec_type):
+                fail(report, f"registered {type(spec).__name__} where a {spec_type.__name__} was expected")
+                return
+            names = [spec.name, *getattr(spec, "aliases", ())]
+            for name in names:
+                taken = name in table or (kind == "model" and name in catalog.aliases)
+                if taken:
+                    other = catalog.owners.get((kind, catalog.aliases.get(name, name)))
+                    fail(report, f"{kind} '{name}' from plugin '{report.name}' is already registered by plugin '{other}'")
+                    return
+            table[spec.name] = spec
+            catalog.owners[(kind, spec.name)] = report.name
+            for alias in names[1:]:
+                catalog.aliases[alias] = spec.name
+            report.registered.setdefault(kind, []).append(spec.name)
+
+        return register
+
+
+host = PluginHost()
+
+
+def get_catalog(strict: bool | None = None) -> Catalog:
+    """The catalog of the installed (and directly added) plugins, loaded once."""
+    return host.catalog(strict)

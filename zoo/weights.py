@@ -1,0 +1,133 @@
+"""Choosing and loading the float weights a model starts from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo.errors import IncompatibleError, UnknownNameError, ZooError
+from zoo.paths import zoo_home
+from zoo.specs import ModelSpec
+
+RANDOM = "random"
+
+
+@dataclass(frozen=True)
+class WeightsChoice:
+    name: str
+    source: str
+    dataset: str | None
+    num_classes: int | None
+    load: Callable[[], Mapping] | None
+    image_size: int | None = None
+    recipe: str = ""
+    info: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "source": self.source, "dataset": self.dataset, "recipe": self.recipe,
+                **self.info}
+
+
+def trained_dir() -> Path:
+    """Where ``zoo train`` keeps float weights it made."""
+    return zoo_home() / "weights"
+
+
+def trained_path(arch: str, dataset: str) -> Path:
+    return trained_dir() / f"{arch}-{dataset}.safetensors"
+
+
+def _from_file(path: Path, name: str | None = None) -> WeightsChoice:
+    from safetensors.torch import load
+
+    card_path = path.with_suffix(".json")
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    dataset = card.get("dataset", {}).get("name")
+    return WeightsChoice(
+        name=name or str(path),
+        source=f"trained by zoo ({path})" if card else f"file {path}",
+        dataset=dataset,
+        num_classes=card.get("dataset", {}).get("num_classes"),
+        image_size=card.get("dataset", {}).get("image_size"),
+        load=lambda: load(path.read_bytes()),
+        recipe=card.get("command", ""),
+    )
+
+
+def resolve(spec: ModelSpec, dataset: str, requested: str | None) -> WeightsChoice:
+    """``requested`` is a known weights name, a .safetensors path, ``random``, or None for the default."""
+    known = {w.name: w for w in spec.weights if not w.quantized}
+    if requested == RANDOM:
+        return WeightsChoice(RANDOM, "random initialisation (seeded)", None, None, None)
+    if requested is None:
+        matching = [w for w in known.values() if w.dataset == dataset]
+        if matching:
+            requested = matching[0].name
+        elif trained_path(spec.name, dataset).exists():
+            return _from_file(trained_path(spec.name, dataset), name=f"{spec.name}-{dataset}")
+        else:
+            raise ZooError(
+                f"no float weights for '{spec.name}' on '{dataset}': train them with "
+                f"`zoo train {spec.name} --dataset {dataset}`, or pass --weights "
+                f"({', '.join([*known, RANDOM, 'PATH.safetensors'])})"
+            )
+    if requested in known:
+        w = known[requested]
+        recipe = w.recipe
+        return WeightsChoice(w.name, w.source, w.dataset, w.num_classes, w.load, w.image_size, recipe)
+    quantized = [w.name for w in spec.weights if w.quantized]
+    if requested in quantized:
+        raise IncompatibleError(
+            f"weights '{requested}' of '{spec.name}' are already quantized; quantize from float weights "
+            f"({', '.join(known)}) or load them from the registry"
+        )
+    path = Path(requested).expanduser()
+    if path.suffix == ".safetensors" or path.exists():
+        if not path.is_file():
+            raise ZooError(f"weights file {path} does not exist")
+        if path.suffix != ".safetensors":
+            raise ZooError(f"weights file {path} is not a .safetensors file; zoo never unpickles .pth/.pt files")
+        return _from_file(path)
+    raise UnknownNameError(f"weights for '{spec.name}'", requested, [*known, RANDOM])
+
+
+def state_dict_digest(state_dict: Mapping) -> str:
+    """sha256 of the float state dict in safetensors form: the same tensors give the same digest."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().contiguous() for k, v in state_dict.items()}
+    return hashlib.sha256(save(tensors)).hexdigest()
+
+
+def load_into(model, choice: WeightsChoice, num_classes: int, *, allow_new_head: bool = False) -> str | None:
+    """Load ``choice`` into ``model``; returns the weights' digest (None for random weights).
+
+    With ``allow_new_head`` (fine-tuning), tensors whose shape disagrees with the
+    model (the classifier of another class count) are left freshly initialised.
+    """
+    if choice.load is None:
+        return None
+    if choice.num_classes is not None and choice.num_classes != num_classes and not allow_new_head:
+        raise IncompatibleError(
+            f"weights '{choice.name}' classify {choice.num_classes} classes but the dataset has {num_classes}; "
+            "fine-tune them first with `zoo train ... --weights " + choice.name + "`"
+        )
+    state = choice.load()
+    digest = state_dict_digest(state)
+    own = model.state_dict()
+    if allow_new_head:
+        state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    else:
+        mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+        if mismatched:
+            raise IncompatibleError(
+                f"weights '{choice.name}' do not fit this model: {mismatched[0]} has shape "
+                f"{tuple(state[mismatched[0]].shape)}, the model expects {tuple(own[mismatched[0]].shape)}"
+            )
+    missing, unexpected = model.load_state_dict(state, strict=not allow_new_head)
+    if unexpected:
+        raise IncompatibleError(f"weights '{choice.name}' hold tensors this model lacks: {unexpected[:3]}")
+    return digest
