@@ -7,16 +7,16 @@ histogram activations with per-channel weights (``get_default_qconfig('fbgemm')`
 
 from zoo import Observer, Preset, hookimpl
 
-# Activations are unsigned 8-bit; fbgemm and x86 use 7 bits (reduce_range) to avoid
-# overflow in their int16 accumulation, qnnpack uses the full range.
+# Activations are unsigned 8-bit; fbgemm and x86 use 7 bits (0..127, what torch's
+# reduce_range means) to avoid overflow in their int16 accumulation, qnnpack the full range.
 MINMAX_7BIT = Observer("minmax", quant_min=0, quant_max=127)
-HISTOGRAM_7BIT = Observer("histogram", reduce_range=True)
+HISTOGRAM_7BIT = Observer("histogram", quant_min=0, quant_max=127)
 MINMAX_8BIT = Observer("minmax")
 HISTOGRAM_8BIT = Observer("histogram")
 WEIGHT_PER_TENSOR = Observer("minmax", dtype="qint8", symmetric=True)
 WEIGHT_PER_CHANNEL = Observer("per_channel_minmax", dtype="qint8", symmetric=True)
 
-QAT_ACT_7BIT = Observer("moving_average_minmax", quant_min=0, quant_max=255, reduce_range=True)
+QAT_ACT_7BIT = Observer("moving_average_minmax", quant_min=0, quant_max=127)
 QAT_ACT_8BIT = Observer("moving_average_minmax", quant_min=0, quant_max=255)
 QAT_WEIGHT_PER_CHANNEL = Observer("moving_average_per_channel_minmax", dtype="qint8", symmetric=True,
                                   quant_min=-128, quant_max=127)

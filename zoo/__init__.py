@@ -4,6 +4,7 @@ The plugin API is importable from here: ``hookimpl`` and the spec types a hook
 registers. Importing zoo does not import torch.
 """
 
+from zoo.api import load
 from zoo.errors import DatasetUnavailableError, IncompatibleError, UnknownNameError, ZooError
 from zoo.hookspecs import hookimpl, hookspec
 from zoo.specs import DatasetSpec, FusionPattern, KnownWeights, ModelSpec, Observer, Preset
@@ -23,4 +24,5 @@ __all__ = [
     "ZooError",
     "hookimpl",
     "hookspec",
+    "load",
 ]

@@ -9,9 +9,10 @@ beside this one without touching the pipeline.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -42,10 +43,20 @@ __all__ = [
     "supported_engines",
 ]
 
-# Deprecation warnings from torch.ao would otherwise be printed on every command.
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao")
-warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization.*deprecated.*")
-warnings.filterwarnings("ignore", message=r"must run observer before calling calculate_qparams.*")
+
+def _quiet(function: Callable) -> Callable:
+    """Silence torch.ao's deprecation notice, which it repeats on every call; DESIGN.md says where we go next."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=r"must run observer before calling calculate_qparams")
+            warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
+            return function(*args, **kwargs)
+
+    return wrapper
+
 
 _OBSERVERS = {
     "minmax": tq.MinMaxObserver,
@@ -86,7 +97,9 @@ def _observer(spec: Observer, fake_quant: bool):
         qscheme = torch.per_channel_symmetric if spec.symmetric else torch.per_channel_affine
     else:
         qscheme = torch.per_tensor_symmetric if spec.symmetric else torch.per_tensor_affine
-    kwargs = {"dtype": dtype, "qscheme": qscheme, "reduce_range": spec.reduce_range}
+    kwargs = {"dtype": dtype, "qscheme": qscheme}
+    if spec.reduce_range:  # torch warns whenever it is passed, even as False
+        kwargs["reduce_range"] = True
     if spec.quant_min is not None:
         kwargs.update(quant_min=spec.quant_min, quant_max=spec.quant_max)
     observer = _OBSERVERS[spec.kind]
@@ -114,6 +127,7 @@ def resolve_type(name_or_type) -> type:
         raise IncompatibleError(f"cannot import module type '{name_or_type}': {exc}") from None
 
 
+@_quiet
 def fuse_modules(model: nn.Module, groups: Sequence[Sequence[str]], is_qat: bool = False) -> None:
     """Fuse each group of submodule names in place (QAT keeps BatchNorm trainable)."""
     if not groups:
@@ -125,6 +139,7 @@ def fuse_modules(model: nn.Module, groups: Sequence[Sequence[str]], is_qat: bool
         tq.fuse_modules(model, groups, inplace=True)
 
 
+@_quiet
 def prepare(model: nn.Module, preset: Preset, mode: str, example_inputs: tuple) -> nn.Module:
     """Insert observers (static) or fake-quantizers (QAT). Eager models must already be fused."""
     config = qconfig(preset)
@@ -142,6 +157,7 @@ def prepare(model: nn.Module, preset: Preset, mode: str, example_inputs: tuple) 
     return qfx.prepare_fx(model.eval(), mapping, example_inputs)
 
 
+@_quiet
 def convert(model: nn.Module, mode: str) -> nn.Module:
     model.eval()
     if mode == "eager":
@@ -149,6 +165,7 @@ def convert(model: nn.Module, mode: str) -> nn.Module:
     return qfx.convert_fx(model)
 
 
+@_quiet
 def quantize_dynamic(model: nn.Module, preset: Preset, mode: str, example_inputs: tuple) -> nn.Module:
     """Quantize the weights of ``preset.dynamic_modules`` ahead; activations are quantized at run time."""
     types = [resolve_type(t) for t in preset.dynamic_modules]

@@ -125,7 +125,10 @@ class PluginHost:
         self._catalog_strict: bool | None = None
 
     def add(self, plugin: object, name: str) -> None:
-        """Register a plugin object directly (tests, notebooks); it loads after the entry points."""
+        """Register a plugin object directly (tests, notebooks); it loads after the entry points.
+
+        ZOO_PLUGINS does not filter it out: it was asked for by name.
+        """
         self._extra.append((name, plugin))
         self._catalog = None
 
@@ -198,9 +201,9 @@ class PluginHost:
             seen.add(ep.name)
             dist = getattr(ep, "dist", None)
             yield ep.name, ep.load, dist.name if dist else None, dist.version if dist else None
+        # Added by hand, so wanted whatever ZOO_PLUGINS says: it filters installed plugins only.
         for name, plugin in self._extra:
-            if wanted is None or name in wanted:
-                yield name, (lambda plugin=plugin: plugin), None, getattr(plugin, "__version__", None)
+            yield name, (lambda plugin=plugin: plugin), None, getattr(plugin, "__version__", None)
 
     @staticmethod
     def _register_callback(catalog: Catalog, report: PluginReport, kind: str, spec_type: type, fail):

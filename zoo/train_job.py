@@ -14,6 +14,7 @@ from zoo.evaluate import accuracy
 from zoo.selection import select
 from zoo.train import FloatRecipe, train_float
 from zoo.versions import versions
+from zoo_registry.names import check_name
 
 
 @dataclass(frozen=True)
@@ -29,19 +30,28 @@ class TrainOptions:
     eval_batch_size: int = 256
     seed: int = 0
     output: str | None = None
+    name: str | None = None
+    registry: str | None = None
     command: str = ""
 
 
 def run_train(options: TrainOptions) -> dict:
-    """Train, evaluate on the test split, write ``output`` (.safetensors and .json); returns the card."""
+    """Train, evaluate on the test split, record the weights in the registry; returns the card.
+
+    With ``output``, also write them as a standalone .safetensors file with a
+    .json card beside it (how the weights a plugin ships are made).
+    """
     from safetensors.torch import save
+
+    from zoo_registry.record import record
+    from zoo_registry.store import Registry
 
     # From scratch unless weights are named: then fine-tune them (a new head if the class count differs).
     requested = options.weights or weights.RANDOM
     selection = select(options.arch, options.dataset, requested, options.data_dir, options.image_size)
-    output = Path(options.output) if options.output else weights.trained_path(options.arch, options.dataset)
-    if output.suffix != ".safetensors":
-        output = output.with_suffix(".safetensors")
+    name = options.name or weights.trained_name(options.arch, options.dataset)
+    check_name(name)
+    output = Path(options.output).with_suffix(".safetensors") if options.output else None
 
     model, parent_digest = selection.build_float(options.seed, allow_new_head=True)
     train_set = data.sample(data.load_split(selection.dataset, selection.data, "train", train=True),
@@ -54,10 +64,8 @@ def run_train(options: TrainOptions) -> dict:
     metrics = accuracy(model, data.loader(test_set, options.eval_batch_size), "evaluating float")
 
     payload = save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
-    card = {
-        "kind": "float",
+    result = {
         "arch": options.arch,
-        "plugin": selection.plugin("model", options.arch),
         "dataset": {**selection.data.as_dict(), "split": "test", "images": metrics["images"],
                     "train_images": len(train_set)},
         "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "size_bytes": len(payload)},
@@ -69,9 +77,14 @@ def run_train(options: TrainOptions) -> dict:
         "versions": versions(),
         "started": started.isoformat(timespec="seconds"),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sha256": hashlib.sha256(payload).hexdigest(),
     }
-    atomic.write_bytes(output, payload)
-    atomic.write_text(output.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
-    card["path"] = str(output)
+    entry = record(Registry(options.registry), name=name, kind="float", state_dict=model.state_dict(), result=result,
+                   catalog=selection.catalog, spec=selection.spec, in_channels=selection.spec.in_channels)
+    card = {"name": entry.name, "version": entry.version, "kind": "float",
+            "plugin": selection.plugin("model", options.arch), **result}
+    if output is not None:
+        atomic.write_bytes(output, payload)
+        atomic.write_text(output.with_suffix(".json"),
+                          json.dumps({**card, "sha256": hashlib.sha256(payload).hexdigest()}, indent=2) + "\n")
+        card["path"] = str(output)
     return card

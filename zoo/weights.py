@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.errors import IncompatibleError, UnknownNameError, ZooError
-from zoo.paths import zoo_home
 from zoo.specs import ModelSpec
 
 RANDOM = "random"
@@ -31,13 +30,31 @@ class WeightsChoice:
                 **self.info}
 
 
-def trained_dir() -> Path:
-    """Where ``zoo train`` keeps float weights it made."""
-    return zoo_home() / "weights"
+def trained_name(arch: str, dataset: str) -> str:
+    """The registry name ``zoo train`` records float weights under, where ``zoo quantize`` looks by default."""
+    return f"{arch}-{dataset}"
 
 
-def trained_path(arch: str, dataset: str) -> Path:
-    return trained_dir() / f"{arch}-{dataset}.safetensors"
+def _from_registry(spec: ModelSpec, reference: str) -> WeightsChoice | None:
+    """Float weights recorded by ``zoo train``, or None when the registry has no such name."""
+    from zoo_registry.loading import build
+    from zoo_registry.names import BadReferenceError
+    from zoo_registry.store import Registry
+
+    registry = Registry()
+    try:
+        entry = registry.resolve(reference)
+    except (UnknownNameError, BadReferenceError):
+        return None
+    if entry.kind != "float" or entry.arch != spec.name:
+        raise IncompatibleError(f"registry model '{entry.ref}' is {entry.kind} {entry.arch}, not float {spec.name} "
+                                "weights to start from")
+    config, card, model_bytes = registry.open(entry)
+    return WeightsChoice(
+        name=entry.ref, source=f"zoo registry {entry.ref} ({card.get('command', 'zoo train')})",
+        dataset=entry.dataset, num_classes=config["num_classes"], image_size=config["image_size"],
+        load=lambda: build(config, model_bytes).state_dict(), recipe=card.get("command", ""),
+    )
 
 
 def _from_file(path: Path, name: str | None = None) -> WeightsChoice:
@@ -58,7 +75,10 @@ def _from_file(path: Path, name: str | None = None) -> WeightsChoice:
 
 
 def resolve(spec: ModelSpec, dataset: str, requested: str | None) -> WeightsChoice:
-    """``requested`` is a known weights name, a .safetensors path, ``random``, or None for the default."""
+    """``requested`` is a known weights name, a registry name, a .safetensors path, ``random``, or None.
+
+    None picks the plugin's weights for ``dataset``, else what ``zoo train`` recorded for it.
+    """
     known = {w.name: w for w in spec.weights if not w.quantized}
     if requested == RANDOM:
         return WeightsChoice(RANDOM, "random initialisation (seeded)", None, None, None)
@@ -66,8 +86,8 @@ def resolve(spec: ModelSpec, dataset: str, requested: str | None) -> WeightsChoi
         matching = [w for w in known.values() if w.dataset == dataset]
         if matching:
             requested = matching[0].name
-        elif trained_path(spec.name, dataset).exists():
-            return _from_file(trained_path(spec.name, dataset), name=f"{spec.name}-{dataset}")
+        elif (trained := _from_registry(spec, trained_name(spec.name, dataset))) is not None:
+            return trained
         else:
             raise ZooError(
                 f"no float weights for '{spec.name}' on '{dataset}': train them with "
@@ -91,6 +111,8 @@ def resolve(spec: ModelSpec, dataset: str, requested: str | None) -> WeightsChoi
         if path.suffix != ".safetensors":
             raise ZooError(f"weights file {path} is not a .safetensors file; zoo never unpickles .pth/.pt files")
         return _from_file(path)
+    if (registered := _from_registry(spec, requested)) is not None:
+        return registered
     raise UnknownNameError(f"weights for '{spec.name}'", requested, [*known, RANDOM])
 
 
@@ -124,7 +146,7 @@ def load_into(model, choice: WeightsChoice, num_classes: int, *, allow_new_head:
         mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
         if mismatched:
             raise IncompatibleError(
-                f"weights '{choice.name}' do not fit this model: {mismatched[0]} has shape "
+                f"weights '{choice.name}' do not fit this model for {num_classes} classes: {mismatched[0]} has shape "
                 f"{tuple(state[mismatched[0]].shape)}, the model expects {tuple(own[mismatched[0]].shape)}"
             )
     missing, unexpected = model.load_state_dict(state, strict=not allow_new_head)

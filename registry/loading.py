@@ -1,0 +1,70 @@
+"""Turning an artifact back into an nn.Module: rebuilt through its plugin, weights decoded, nothing unpickled."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import IncompatibleError, ZooError
+from zoo.plugins import Catalog, get_catalog
+from zoo_registry import artifact
+from zoo_registry.config import preset_from_dict
+
+
+class MissingPluginError(ZooError):
+    """The architecture a model needs is not provided by any installed plugin."""
+
+
+def find_spec(config: Mapping[str, Any], catalog: Catalog):
+    arch = config["arch"]
+    if arch in catalog.models:
+        return catalog.models[arch]
+    plugin = config.get("plugin") or {}
+    package = plugin.get("package") or plugin.get("name") or "?"
+    version = f" (version {plugin['version']} made it)" if plugin.get("version") else ""
+    raise MissingPluginError(
+        f"model architecture '{arch}' is provided by plugin '{plugin.get('name', '?')}', which is not installed: "
+        f"pip install {package}{version}"
+    )
+
+
+def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None = None):
+    """The module tree of ``config`` with the weights of ``model_bytes`` loaded, in eval mode."""
+    import torch
+
+    from zoo import backend, quantize
+    from zoo_registry import codec
+
+    catalog = catalog or get_catalog()
+    spec = find_spec(config, catalog)
+    if config["kind"] == "float":
+        torch.manual_seed(0)
+        model = spec.build(config["num_classes"])
+        codec.load_into(model, codec.decode(model_bytes))
+        return model.eval()
+    preset = preset_from_dict(config["preset"])
+    if preset.engine not in backend.supported_engines():
+        raise IncompatibleError(f"this model runs on the '{preset.engine}' quantized engine, which this CPU/torch "
+                                f"build lacks; available: {', '.join(backend.supported_engines())}")
+    patterns = list(catalog.fusion_patterns.values())
+    with backend.engine(preset.engine):
+        model = quantize.skeleton(spec, preset, config["mode"], config["num_classes"], config["image_size"], patterns)
+        codec.load_into(model, codec.decode(model_bytes))
+    return model.eval()
+
+
+def load_directory(directory: Path, label: str | None = None, catalog: Catalog | None = None):
+    """(model, config, card) from an artifact directory, after checking every file's sha256."""
+    config, card, model_bytes = artifact.read_verified(directory, label or str(directory))
+    return build(config, model_bytes, catalog), config, card
+
+
+def load_reference(reference: str, registry=None, catalog: Catalog | None = None):
+    """(model, config, card) of a registry version: NAME for the latest, NAME@DIGEST for one version."""
+    from zoo_registry.store import Registry
+
+    registry = registry or Registry()
+    entry = registry.resolve(reference)
+    config, card, model_bytes = registry.open(entry)
+    return build(config, model_bytes, catalog), config, card

@@ -1,0 +1,96 @@
+"""README.md of an artifact: a Hugging Face model card rendered from card.json.
+
+The YAML front matter is written by huggingface_hub's own ModelCardData, so
+the Hub renders the metrics and ``ModelCard`` parses them back unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+LIBRARY_NAME = "zoo"
+METHOD_NAMES = {"static": "static post-training quantization", "qat": "quantization-aware training",
+                "dynamic": "dynamic quantization"}
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f} %"
+
+
+def _megabytes(size: int | None) -> str:
+    return "" if size is None else f"{size / 1e6:.2f} MB"
+
+
+def _ms(latency: Mapping | None) -> str:
+    return f"{latency['p50_ms']:.2f} ms" if latency else ""
+
+
+def eval_results(card: Mapping[str, Any]) -> list:
+    from huggingface_hub import EvalResult
+
+    dataset, metrics = card["dataset"], card["metrics"]
+    return [
+        EvalResult(task_type="image-classification", task_name="Image Classification",
+                   dataset_type=dataset["name"], dataset_name=dataset["name"], dataset_split=dataset["split"],
+                   metric_type="accuracy", metric_name=f"top-{k} accuracy", metric_value=metrics[f"top{k}"],
+                   metric_config=f"top{k}")
+        for k in (1, 5)
+    ]
+
+
+def front_matter(card: Mapping[str, Any]) -> str:
+    from huggingface_hub import ModelCardData
+
+    tags = ["zoo", "image-classification", card["arch"]]
+    if card.get("kind") == "int8":
+        tags[1:1] = ["quantized", "int8", card["engine"]]
+    data = ModelCardData(
+        library_name=LIBRARY_NAME, tags=tags, datasets=[card["dataset"]["name"]],
+        base_model=card.get("parent", {}).get("name"), model_name=card["name"],
+        eval_results=eval_results(card), pipeline_tag="image-classification",
+    )
+    return data.to_yaml()
+
+
+def _table(card: Mapping[str, Any]) -> list[str]:
+    rows = []
+    if "baseline" in card:
+        b = card["baseline"]
+        rows.append(f"| float | {_percent(b['top1'])} | {_percent(b['top5'])} | {_megabytes(b['size_bytes'])} "
+                    f"| {_ms(b.get('latency'))} |")
+    m = card["metrics"]
+    label = "int8" if card.get("kind") == "int8" else "float"
+    rows.append(f"| {label} | {_percent(m['top1'])} | {_percent(m['top5'])} | {_megabytes(m['size_bytes'])} "
+                f"| {_ms(m.get('latency'))} |")
+    return ["| model | top-1 | top-5 | size | latency p50 |", "| --- | ---: | ---: | ---: | ---: |", *rows]
+
+
+def _summary(card: Mapping[str, Any]) -> str:
+    if card.get("kind") == "int8":
+        return (f"`{card['arch']}` quantized to int8 by zoo with preset `{card['preset']}` "
+                f"({METHOD_NAMES.get(card['method'], card['method'])}, {card['mode']} mode, engine `{card['engine']}`).")
+    return f"`{card['arch']}` float weights trained by zoo (`{card.get('command', 'zoo train')}`)."
+
+
+def _measured(card: Mapping[str, Any]) -> list[str]:
+    dataset = card["dataset"]
+    lines = [f"Accuracy on the {dataset['split']} split of `{dataset['name']}`, {dataset['images']} images."]
+    latency = card["metrics"].get("latency")
+    if latency:
+        lines.append(f"Latency: median of {latency.get('runs', '?')} runs, batch {latency['batch_size']}, "
+                     f"{latency['threads']} thread(s), engine `{latency.get('engine')}`, CPU: {latency.get('cpu')}.")
+    return lines
+
+
+def render_readme(card: Mapping[str, Any]) -> str:
+    name = card["name"]
+    body = [
+        f"# {name}", "", _summary(card), "", *_table(card), "", *_measured(card), "",
+        "## Use", "", "```bash", "pip install zoo", f"zoo pull {name}", f"zoo eval {name}", "```", "",
+        "```python", "import zoo", "", f'model = zoo.load("{name}")  # an nn.Module, rebuilt without unpickling',
+        "```", "",
+        f"Version `{card['version']}`; versions: {', '.join(f'{k} {v}' for k, v in card.get('versions', {}).items())}.",
+        "",
+    ]
+    return f"---\n{front_matter(card)}\n---\n\n" + "\n".join(body)

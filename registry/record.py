@@ -1,0 +1,42 @@
+"""Recording what `zoo quantize` and `zoo train` produced as registry versions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zoo_registry import artifact, names
+from zoo_registry.config import make_config
+from zoo_registry.store import Entry, Registry
+
+CARD_VERSION = 1
+
+
+def plugin_info(catalog, arch: str) -> dict[str, Any]:
+    plugin = catalog.owner("model", arch)
+    report = catalog.reports.get(plugin or "")
+    return {"name": plugin, "package": report.package if report else None, "version": report.version if report else None}
+
+
+def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, result: Mapping[str, Any], catalog,
+           spec, preset=None, mode: str | None = None, in_channels: int) -> Entry:
+    """Write one version: the state dict through the codec, its config, its card and model card."""
+    from zoo_registry import codec
+
+    names.check_name(name)
+    plugin = plugin_info(catalog, spec.name)
+    config = make_config(kind=kind, arch=spec.name, plugin=plugin, num_classes=result["dataset"]["num_classes"],
+                         image_size=result["dataset"]["image_size"], in_channels=in_channels, preset=preset,
+                         mode=mode, versions=result["versions"])
+    card = {"card_version": CARD_VERSION, "kind": kind, **result, "plugin": plugin}
+    files = artifact.render(codec.encode(state_dict), config, card, name)
+    return registry.write(files)
+
+
+def record_quantized(registry: Registry, produced, name: str | None = None) -> Entry:
+    """Record a ``zoo.quantize_job.Quantized``; the default name is ARCH-int8."""
+    selection = produced.selection
+    return record(registry, name=name or names.default_name(selection.spec.name, "int8"), kind="int8",
+                  state_dict=produced.model.state_dict(), result=produced.result, catalog=selection.catalog,
+                  spec=selection.spec, preset=produced.preset, mode=produced.result["mode"],
+                  in_channels=selection.spec.in_channels)

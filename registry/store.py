@@ -1,0 +1,280 @@
+"""The local registry: one directory per model version and a SQLite index over them.
+
+    ROOT/index.sqlite              what lists, filters and resolves names
+    ROOT/models/NAME/DIGEST/       the artifact's four files, never changed
+    ROOT/staging/                  versions being written
+
+A version is written in staging, moved into models/ with one rename, and only
+then entered in the index, in one transaction. A process killed at any point
+leaves at most an unindexed directory, which neither lists nor loads and which
+the next write of that version adopts after checking it. SQLite's locking lets
+several processes write at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import UnknownNameError, ZooError
+from zoo.paths import zoo_home
+from zoo_registry import artifact, names
+
+REGISTRY_ENV = "ZOO_REGISTRY"
+INDEX_FILE = "index.sqlite"
+SCHEMA_VERSION = 1
+LOCK_TIMEOUT_S = 60.0
+STALE_STAGING_S = 3600.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    preset TEXT,
+    method TEXT,
+    engine TEXT,
+    mode TEXT,
+    dataset TEXT,
+    top1 REAL,
+    top5 REAL,
+    size_bytes INTEGER,
+    p50_ms REAL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE INDEX IF NOT EXISTS versions_arch ON versions (arch);
+CREATE INDEX IF NOT EXISTS versions_preset ON versions (preset);
+CREATE INDEX IF NOT EXISTS versions_dataset ON versions (dataset);
+CREATE INDEX IF NOT EXISTS versions_version ON versions (version);
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One indexed version: what `zoo list` shows without opening any file."""
+
+    name: str
+    version: str
+    kind: str
+    arch: str
+    preset: str | None
+    method: str | None
+    engine: str | None
+    mode: str | None
+    dataset: str | None
+    top1: float | None
+    top5: float | None
+    size_bytes: int | None
+    p50_ms: float | None
+    created: str
+    latest: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version[:12]}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+COLUMNS = [f.name for f in fields(Entry) if f.name != "latest"]
+
+
+def default_root() -> Path:
+    return Path(os.environ[REGISTRY_ENV]).expanduser() if os.environ.get(REGISTRY_ENV) else zoo_home() / "registry"
+
+
+def entry_from_card(card: Mapping[str, Any]) -> Entry:
+    metrics = card.get("metrics", {})
+    latency = metrics.get("latency") or {}
+    return Entry(
+        name=card["name"], version=card["version"], kind=card.get("kind", "int8"), arch=card["arch"],
+        preset=card.get("preset"), method=card.get("method"), engine=card.get("engine"), mode=card.get("mode"),
+        dataset=card.get("dataset", {}).get("name"), top1=metrics.get("top1"), top5=metrics.get("top5"),
+        size_bytes=metrics.get("size_bytes"), p50_ms=latency.get("p50_ms"), created=card["created"],
+    )
+
+
+class Registry:
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root).expanduser() if root else default_root()
+
+    # -- paths -------------------------------------------------------------
+    @property
+    def index_path(self) -> Path:
+        return self.root / INDEX_FILE
+
+    def directory(self, name: str, version: str) -> Path:
+        return self.root / "models" / name / version
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    # -- index ---------------------------------------------------------------
+    @contextmanager
+    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        if not write and not self.index_path.exists():
+            yield None
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.index_path, timeout=LOCK_TIMEOUT_S, isolation_level=None)) as db:
+            db.row_factory = sqlite3.Row
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ZooError(f"registry {self.root} was written by a newer zoo (index schema {version}); "
+                               f"this zoo reads up to schema {SCHEMA_VERSION}: upgrade zoo")
+            if write:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    if version < SCHEMA_VERSION:
+                        # executescript would commit; statements one by one stay in this transaction.
+                        for statement in filter(str.strip, SCHEMA.split(";")):
+                            db.execute(statement)
+                        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            else:
+                yield db if version == SCHEMA_VERSION else None
+
+    def _entries(self, where: str = "", params: tuple = ()) -> list[Entry]:
+        query = (f"SELECT {', '.join(COLUMNS)}, rowid = (SELECT MAX(rowid) FROM versions v2 "
+                 f"WHERE v2.name = versions.name) AS latest FROM versions {where}")
+        with self._connect() as db:
+            if db is None:
+                return []
+            return [Entry(**{**dict(row), "latest": bool(row["latest"])}) for row in db.execute(query, params)]
+
+    def list(self, *, name: str | None = None, arch: str | None = None, preset: str | None = None,
+             dataset: str | None = None, latest_only: bool = False) -> list[Entry]:
+        clauses, params = [], []
+        for column, value in (("name", name), ("arch", arch), ("preset", preset), ("dataset", dataset)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if latest_only:
+            clauses.append("rowid IN (SELECT MAX(rowid) FROM versions GROUP BY name)")
+        where = ("WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY name, rowid DESC"
+        return self._entries(where, tuple(params))
+
+    def names(self) -> list[str]:
+        with self._connect() as db:
+            return [] if db is None else [r[0] for r in db.execute("SELECT DISTINCT name FROM versions ORDER BY name")]
+
+    def resolve(self, reference: str | names.Reference) -> Entry:
+        ref = names.parse(reference) if isinstance(reference, str) else reference
+        if ref.version is None:
+            found = self._entries("WHERE rowid = (SELECT MAX(rowid) FROM versions WHERE name = ?)", (ref.name,))
+        else:
+            found = self._entries("WHERE name = ? AND version LIKE ? ORDER BY rowid DESC", (ref.name, ref.version + "%"))
+        if not found:
+            if ref.version is not None and ref.name in self.names():
+                versions = [e.version[:12] for e in self.list(name=ref.name)]
+                raise UnknownNameError(f"version of '{ref.name}'", ref.version, versions)
+            raise UnknownNameError("registry model", ref.name, self.names())
+        if len(found) > 1:
+            raise ZooError(f"'{ref}' is ambiguous: it matches {', '.join(e.ref for e in found)}; give more digits")
+        return found[0]
+
+    # -- writing ---------------------------------------------------------------
+    def stage(self) -> Path:
+        """A fresh directory to write a version into before it is added."""
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self._sweep_staging()
+        return Path(tempfile.mkdtemp(prefix="version-", dir=self.staging))
+
+    def _sweep_staging(self) -> None:
+        """Remove what killed writers left behind, once it is clearly abandoned."""
+        cutoff = time.time() - STALE_STAGING_S
+        for child in self.staging.iterdir():
+            try:
+                if child.stat().st_mtime < cutoff:
+                    shutil.rmtree(child, ignore_errors=True)
+            except FileNotFoundError:
+                pass
+
+    def write(self, files: Mapping[str, bytes]) -> Entry:
+        """Add a version given as its artifact files (see ``zoo_registry.artifact.render``)."""
+        staged = self.stage()
+        try:
+            for file_name, data in files.items():
+                _write_synced(staged / file_name, data)
+            return self.add(staged)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+
+    def add(self, staged: Path) -> Entry:
+        """Move a complete, verified artifact directory into the registry and index it."""
+        card = artifact.read_json(staged / artifact.CARD_FILE)
+        names.check_name(card.get("name", ""))
+        label = f"{card['name']}@{str(card.get('version'))[:12]}"
+        artifact.read_verified(staged, label)
+        entry = entry_from_card(card)
+        target = self.directory(entry.name, entry.version)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staged, target)
+            _fsync_directory(target.parent)
+        except OSError:
+            if not target.is_dir():
+                raise
+            # Written before by us or a killed writer: adopt it only if it is intact.
+            artifact.read_verified(target, label)
+        with self._connect(write=True) as db:
+            db.execute(f"INSERT OR IGNORE INTO versions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                       [getattr(entry, c) for c in COLUMNS])
+        return self.resolve(names.Reference(entry.name, entry.version))
+
+    def remove(self, reference: str) -> list[Entry]:
+        """Remove one version (NAME@VERSION) or every version of a name (NAME)."""
+        ref = names.parse(reference)
+        doomed = [self.resolve(ref)] if ref.version else self.list(name=ref.name)
+        if not doomed:
+            raise UnknownNameError("registry model", ref.name, self.names())
+        with self._connect(write=True) as db:
+            db.executemany("DELETE FROM versions WHERE name = ? AND version = ?",
+                           [(e.name, e.version) for e in doomed])
+        for entry in doomed:
+            # Out of the index first, so a half-deleted directory is never listed.
+            trash = self.stage()
+            os.rename(self.directory(entry.name, entry.version), trash / "removed")
+            shutil.rmtree(trash, ignore_errors=True)
+        return doomed
+
+    # -- reading -----------------------------------------------------------------
+    def open(self, entry: Entry) -> tuple[dict, dict, bytes]:
+        """(config, card, model bytes) of a version, after verifying every file's sha256."""
+        directory = self.directory(entry.name, entry.version)
+        config, card, model_bytes = artifact.read_verified(directory, entry.ref)
+        if card["version"] != entry.version or card["name"] != entry.name:
+            raise ZooError(f"{directory} holds {card['name']}@{card['version'][:12]}, not {entry.ref}")
+        return config, card, model_bytes
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,107 @@
+"""Choosing float weights: torchvision's through its own weights API, zoo's safetensors, clear refusals."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from zoo import weights
+from zoo.errors import IncompatibleError, UnknownNameError, ZooError
+from zoo.plugins import PluginHost
+
+
+@pytest.fixture()
+def catalog():
+    return PluginHost().catalog()
+
+
+def torchvision_checkpoint(enum_name: str, member: str, module: str = "torchvision.models") -> Path:
+    """Where torchvision's weights API looks for ``enum.member`` before downloading it."""
+    import importlib
+
+    url = getattr(getattr(importlib.import_module(module), enum_name), member).url
+    return Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+@pytest.fixture()
+def resnet18_imagenet_checkpoint():
+    """A locally made float ResNet18 state dict, saved under the file name torchvision downloads to."""
+    from torchvision.models import resnet18
+
+    torch.manual_seed(1)
+    state = resnet18(weights=None, num_classes=1000).state_dict()
+    path = torchvision_checkpoint("ResNet18_Weights", "IMAGENET1K_V1")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    yield state
+    path.unlink()
+
+
+def test_torchvision_weights_load_from_the_hub_cache_without_downloading(catalog, resnet18_imagenet_checkpoint):
+    spec = catalog.model("resnet18")
+    choice = weights.resolve(spec, "imagenet-1k", "imagenet1k-v1")
+    assert choice.source == "torchvision ResNet18_Weights.IMAGENET1K_V1" and choice.num_classes == 1000
+    model = spec.build(1000)
+    digest = weights.load_into(model, choice, 1000)
+    for key, tensor in resnet18_imagenet_checkpoint.items():
+        assert torch.equal(model.state_dict()[key], tensor), key
+    assert digest == weights.state_dict_digest(resnet18_imagenet_checkpoint)
+
+
+def test_torchvision_weights_absent_with_no_network_say_where_to_put_them(catalog):
+    choice = weights.resolve(catalog.model("tv_mobilenet_v2"), "imagenet-1k", "imagenet1k-v1")
+    expected = torchvision_checkpoint("MobileNet_V2_Weights", "IMAGENET1K_V1")
+    with pytest.raises(ZooError, match=f"place the file at {expected}"):
+        choice.load()
+
+
+def test_weights_whose_class_count_disagrees_with_the_dataset_are_refused(catalog, resnet18_imagenet_checkpoint):
+    spec = catalog.model("resnet18")
+    choice = weights.resolve(spec, "fashion-mnist", "imagenet1k-v1")
+    with pytest.raises(IncompatibleError, match="classify 1000 classes but the dataset has 10"):
+        weights.load_into(spec.build(10), choice, 10)
+    # Fine-tuning keeps every tensor that fits and leaves the new classifier as built.
+    model = spec.build(10)
+    head = model.fc.weight.clone()
+    weights.load_into(model, choice, 10, allow_new_head=True)
+    assert torch.equal(model.conv1.weight, resnet18_imagenet_checkpoint["conv1.weight"])
+    assert torch.equal(model.fc.weight, head)
+
+
+def test_pickled_weights_files_are_refused(tmp_path, catalog):
+    path = tmp_path / "model.pth"
+    path.write_bytes(b"not read")
+    with pytest.raises(ZooError, match="zoo never unpickles"):
+        weights.resolve(catalog.model("resnet18"), "fashion-mnist", str(path))
+
+
+def test_quantized_weights_are_not_a_float_starting_point(catalog):
+    with pytest.raises(IncompatibleError, match="already quantized"):
+        weights.resolve(catalog.model("resnet18"), "imagenet-1k", "imagenet1k-fbgemm-v1")
+
+
+def test_unknown_weights_name_lists_the_choices(catalog):
+    with pytest.raises(UnknownNameError, match="valid choices: imagenet1k-v1, random"):
+        weights.resolve(catalog.model("resnet18"), "imagenet-1k", "imagenet1k-v2")
+
+
+def test_missing_default_weights_say_how_to_train_them(catalog):
+    with pytest.raises(ZooError, match="zoo train resnet18 --dataset fashion-mnist"):
+        weights.resolve(catalog.model("resnet18"), "fashion-mnist", None)
+
+
+def test_safetensors_weights_round_trip_with_their_card(tmp_path, catalog):
+    from safetensors.torch import save_file
+
+    spec = catalog.model("mobilenet_v2")
+    torch.manual_seed(2)
+    state = spec.build(10).state_dict()
+    path = tmp_path / "mine.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, path)
+    choice = weights.resolve(spec, "fashion-mnist", str(path))
+    model = spec.build(10)
+    weights.load_into(model, choice, 10)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())

@@ -1,0 +1,129 @@
+"""``zoo plugins``, ``zoo models``, ``zoo presets``, ``zoo datasets``: what the loaded plugins offer."""
+
+from __future__ import annotations
+
+import click
+
+from zoo import tables
+from zoo.cli.output import echo_json
+from zoo.plugins import Catalog, get_catalog
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def load_catalog() -> Catalog:
+    ctx = click.get_current_context()
+    strict = (ctx.find_root().obj or {}).get("strict_plugins")
+    return get_catalog(strict)
+
+
+def _warn_failures(catalog: Catalog) -> None:
+    for report in catalog.failures():
+        click.echo(f"Warning: plugin '{report.name}' failed: {report.errors[0]} (see `zoo plugins`)", err=True)
+
+
+@click.command("plugins")
+@json_option
+def plugins_command(as_json: bool) -> None:
+    """List the loaded plugins, their versions, and what each registered.
+
+    A plugin that failed to import or registered something invalid is listed
+    with its error; the others keep working. Set ZOO_PLUGINS=a,b to load only
+    some, or --strict-plugins to make any failure fatal.
+    """
+    catalog = load_catalog()
+    reports = [r.as_dict() for r in catalog.reports.values()]
+    if as_json:
+        echo_json(reports)
+        return
+    rows = []
+    for r in reports:
+        registered = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in r["registered"].items())
+        status = "ok" if not r["errors"] else "FAILED: " + r["errors"][0]
+        rows.append([r["name"], r["package"] or "-", r["version"] or "-", registered or "-", status])
+    click.echo(tables.render(["plugin", "package", "version", "registered", "status"], rows))
+
+
+@click.command("models")
+@json_option
+def models_command(as_json: bool) -> None:
+    """List the architectures, their quantization modes and known weights."""
+    catalog = load_catalog()
+    entries = []
+    for name, spec in sorted(catalog.models.items()):
+        plugin = catalog.owner("model", name)
+        entries.append({
+            "name": name,
+            "plugin": plugin,
+            "plugin_version": catalog.plugin_version(plugin),
+            "description": spec.description,
+            "modes": list(spec.modes),
+            "fuse": "own" if spec.fuse else "fusion patterns",
+            "input_size": spec.input_size,
+            "in_channels": spec.in_channels,
+            "aliases": list(spec.aliases),
+            "weights": [
+                {"name": w.name, "dataset": w.dataset, "num_classes": w.num_classes, "quantized": w.quantized,
+                 "engine": w.engine, "source": w.source}
+                for w in spec.weights
+            ],
+        })
+    if as_json:
+        echo_json(entries)
+        return
+    _warn_failures(catalog)
+    rows = [[e["name"], e["plugin"], ", ".join(e["modes"]),
+             ", ".join(w["name"] + (" (int8)" if w["quantized"] else "") for w in e["weights"]) or "-",
+             e["description"]] for e in entries]
+    click.echo(tables.render(["model", "plugin", "modes", "weights", "description"], rows))
+
+
+@click.command("presets")
+@json_option
+def presets_command(as_json: bool) -> None:
+    """List the quantization presets: engine, method and what each observes."""
+    catalog = load_catalog()
+    entries = []
+    for name, preset in sorted(catalog.presets.items()):
+        entries.append({
+            "name": name,
+            "plugin": catalog.owner("preset", name),
+            "engine": preset.engine,
+            "method": preset.method,
+            "description": preset.description,
+            "activation": preset.activation.kind if preset.activation else None,
+            "weight": preset.weight.kind if preset.weight else None,
+            "dynamic_modules": list(preset.dynamic_modules),
+        })
+    if as_json:
+        echo_json(entries)
+        return
+    _warn_failures(catalog)
+    rows = [[e["name"], e["engine"], e["method"], e["description"]] for e in entries]
+    click.echo(tables.render(["preset", "engine", "method", "description"], rows))
+
+
+@click.command("datasets")
+@json_option
+def datasets_command(as_json: bool) -> None:
+    """List the evaluation datasets and how each is obtained."""
+    catalog = load_catalog()
+    entries = [{
+        "name": name,
+        "plugin": catalog.owner("dataset", name),
+        "description": spec.description,
+        "num_classes": spec.num_classes,
+        "image_size": spec.image_size,
+        "channels": spec.channels,
+        "needs_path": spec.needs_path,
+        "obtain": spec.obtain,
+    } for name, spec in sorted(catalog.datasets.items())]
+    if as_json:
+        echo_json(entries)
+        return
+    _warn_failures(catalog)
+    rows = [[e["name"], e["num_classes"] or "from data", e["obtain"], e["description"]] for e in entries]
+    click.echo(tables.render(["dataset", "classes", "obtained", "description"], rows))
+
+
+COMMANDS = (plugins_command, models_command, presets_command, datasets_command)

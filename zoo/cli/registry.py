@@ -1,0 +1,213 @@
+"""``zoo list / show / compare / eval / bench / export / rm``: what the registry holds."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from zoo import tables
+from zoo.cli.catalog import json_option
+from zoo.cli.output import echo_json
+
+METHODS = {"static": "static PTQ", "qat": "QAT", "dynamic": "dynamic", None: "float"}
+MISMATCH_EXIT = 1
+
+
+def _registry():
+    from zoo_registry.store import Registry
+
+    return Registry()
+
+
+def _int_list(ctx, param, value: str) -> list[int]:
+    try:
+        numbers = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of integers") from None
+    if not numbers or any(n <= 0 for n in numbers):
+        raise click.BadParameter(f"'{value}' must list positive integers, e.g. 1,8")
+    return numbers
+
+
+def _ms(value) -> str:
+    return "" if value is None else f"{value:.2f} ms"
+
+
+@click.command("list")
+@click.option("--name", help="Only versions of this name.")
+@click.option("--arch", help="Only this architecture.")
+@click.option("--preset", help="Only this preset.")
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--latest", is_flag=True, help="Only the latest version of each name.")
+@json_option
+def list_command(name, arch, preset, dataset, latest, as_json):
+    """List the models in the registry, newest version of each name first.
+
+    A `*` marks the version a bare NAME refers to (the latest). Refer to any
+    other version as NAME@DIGEST-PREFIX (6 or more hex digits).
+    """
+    entries = _registry().list(name=name, arch=arch, preset=preset, dataset=dataset, latest_only=latest)
+    if as_json:
+        echo_json([e.as_dict() for e in entries])
+        return
+    if not entries:
+        click.echo("The registry is empty (or nothing matches): make a model with `zoo quantize`.", err=True)
+        return
+    rows = [[("* " if e.latest else "  ") + e.name, e.version[:12], e.arch, e.preset or "float", e.mode or "",
+             e.dataset, tables.percent(e.top1), tables.megabytes(e.size_bytes), _ms(e.p50_ms), e.created]
+            for e in entries]
+    click.echo(tables.render(["name", "version", "arch", "preset", "mode", "dataset", "top-1", "size", "p50",
+                              "created"], rows, align_right=(6, 7, 8)))
+
+
+@click.command("show")
+@click.argument("reference", metavar="NAME[@VERSION]")
+@json_option
+def show_command(reference, as_json):
+    """Show a model's card: metrics, float baseline, provenance and file digests."""
+    registry = _registry()
+    _, card, _ = registry.open(registry.resolve(reference))
+    if as_json:
+        echo_json(card)
+        return
+    from zoo.report import comparison
+
+    click.echo(f"{card['name']}@{card['version']}")
+    if card["kind"] == "int8":
+        click.echo(comparison(card))
+    else:
+        m = card["metrics"]
+        click.echo(f"float {card['arch']} on {card['dataset']['name']}: top-1 {m['top1']:.2f} %, "
+                   f"top-5 {m['top5']:.2f} % on {card['dataset']['images']} test images; {card.get('command', '')}")
+    click.echo(f"plugin: {card['plugin']['name']} {card['plugin'].get('version') or ''}; "
+               f"versions: {', '.join(f'{k} {v}' for k, v in card['versions'].items())}")
+    for file_name, info in card["files"].items():
+        click.echo(f"  {file_name:<18} {info['size']:>10} bytes  sha256 {info['sha256']}")
+
+
+def comparison_rows(cards: list[dict]) -> list[dict]:
+    """One row per float parent (and fused float) and per model, in the shape of the tutorial's table."""
+    rows, parents = [], set()
+    for card in cards:
+        if card["kind"] == "int8":
+            parent = (card["parent"].get("sha256"), card["dataset"]["name"], card["dataset"]["images"])
+            if parent not in parents:
+                parents.add(parent)
+                b = card["baseline"]
+                rows.append({"model": f"float ({card['parent']['name']})", "method": "float",
+                             "top1": b["top1"], "top5": b["top5"], "size_bytes": b["size_bytes"],
+                             "p50_ms": b["latency"]["p50_ms"]})
+                if "fused_baseline" in card:
+                    f = card["fused_baseline"]
+                    rows.append({"model": "fused float", "method": "float", "top1": f["top1"], "top5": f["top5"],
+                                 "size_bytes": None, "p50_ms": None})
+        latency = card["metrics"].get("latency") or {}
+        rows.append({"model": f"{card['name']}@{card['version'][:8]}",
+                     "method": f"{METHODS[card.get('method')]} {card.get('preset') or ''}".strip(),
+                     "top1": card["metrics"]["top1"], "top5": card["metrics"]["top5"],
+                     "size_bytes": card["metrics"]["size_bytes"], "p50_ms": latency.get("p50_ms")})
+    return rows
+
+
+@click.command("compare")
+@click.argument("references", nargs=-1, required=True, metavar="NAME[@VERSION]...")
+@json_option
+def compare_command(references, as_json):
+    """Compare models side by side: float baseline, then each quantized version.
+
+    \b
+    Example, the tutorial's comparison on Fashion-MNIST:
+      zoo compare mobilenet_v2-minmax mobilenet_v2-histogram mobilenet_v2-qat
+    """
+    registry = _registry()
+    cards = [registry.open(registry.resolve(ref))[1] for ref in references]
+    rows = comparison_rows(cards)
+    if as_json:
+        echo_json(rows)
+        return
+    datasets = sorted({f"{c['dataset']['name']} {c['dataset']['split']} ({c['dataset']['images']} images)" for c in cards})
+    click.echo(f"evaluated on: {'; '.join(datasets)}")
+    click.echo(tables.render(["model", "method", "top-1", "top-5", "size", "p50"],
+                             [[r["model"], r["method"], tables.percent(r["top1"]), tables.percent(r["top5"]),
+                               tables.megabytes(r["size_bytes"]), _ms(r["p50_ms"])] for r in rows],
+                             align_right=(2, 3, 4, 5)))
+
+
+@click.command("eval")
+@click.argument("reference", metavar="NAME[@VERSION]")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the card's dataset lies, if not zoo's default.")
+@click.option("--limit", type=int, help="Evaluate on the first N test images (default: as many as the card).")
+@json_option
+def eval_command(reference, data_dir, limit, as_json):
+    """Re-evaluate a model on its card's dataset and check the card's accuracy.
+
+    Exits with 1 when top-1 or top-5 differ from the card.
+    """
+    from zoo_registry.evaluation import reevaluate
+
+    outcome = reevaluate(reference, data_dir=data_dir, limit=limit)
+    if as_json:
+        echo_json(outcome)
+    else:
+        for k in ("top1", "top5"):
+            click.echo(f"top-{k[-1]}: {outcome['measured'][k]:.2f} % (card: {outcome['card'][k]:.2f} %)")
+        click.echo(f"{outcome['images']} {outcome['dataset']} test images; "
+                   f"{'matches the card' if outcome['matches'] else 'DOES NOT match the card'}")
+    if not outcome["matches"]:
+        sys.exit(MISMATCH_EXIT)
+
+
+@click.command("bench")
+@click.argument("reference", metavar="NAME[@VERSION]")
+@click.option("--batch-sizes", default="1", show_default=True, callback=_int_list, help="Comma list, e.g. 1,8,32.")
+@click.option("--threads", default="1", show_default=True, callback=_int_list, help="Comma list, e.g. 1,2.")
+@click.option("--runs", type=int, default=50, show_default=True)
+@click.option("--record", is_flag=True, help="Write the table into the card as a new version of the name.")
+@json_option
+def bench_command(reference, batch_sizes, threads, runs, record, as_json):
+    """Time a model at several batch sizes and thread counts (median and p90)."""
+    from zoo_registry.evaluation import benchmark
+
+    rows, entry = benchmark(reference, batch_sizes, threads, runs, record)
+    if as_json:
+        echo_json({"benchmarks": rows, **({"recorded": entry.ref} if entry else {})})
+        return
+    click.echo(tables.render(["batch", "threads", "p50", "p90", "images/s", "engine"],
+                             [[r["batch_size"], r["threads"], _ms(r["p50_ms"]), _ms(r["p90_ms"]),
+                               f"{r['batch_size'] * 1000 / r['p50_ms']:.0f}", r["engine"]] for r in rows],
+                             align_right=(0, 1, 2, 3, 4)))
+    if entry:
+        click.echo(f"recorded as {entry.ref}")
+
+
+@click.command("export")
+@click.argument("reference", metavar="NAME[@VERSION]")
+@click.option("--format", "fmt", type=click.Choice(["torchscript"]), default="torchscript", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="File to write, e.g. model.pt.")
+def export_command(reference, fmt, output):
+    """Export a model for deployment (TorchScript, as in the tutorials: torch.jit.load loads it)."""
+    from zoo_registry.export import export_torchscript
+
+    path, how = export_torchscript(reference, output)
+    click.echo(f"wrote {path} ({how}); load it with torch.jit.load('{path}')")
+
+
+@click.command("rm")
+@click.argument("reference", metavar="NAME[@VERSION]")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before removing every version of a name.")
+def rm_command(reference, yes):
+    """Remove one version (NAME@VERSION) or every version of a name (NAME)."""
+    from zoo_registry.names import parse
+
+    registry = _registry()
+    ref = parse(reference)
+    if ref.version is None and not yes:
+        count = len(registry.list(name=ref.name))
+        if count:
+            click.confirm(f"Remove all {count} version(s) of '{ref.name}'?", abort=True, err=True)
+    for entry in registry.remove(reference):
+        click.echo(f"removed {entry.ref}")
+
+
+COMMANDS = (list_command, show_command, compare_command, eval_command, bench_command, export_command, rm_command)

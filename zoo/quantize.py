@@ -1,0 +1,104 @@
+"""The steps from a float model to an int8 one: fuse, prepare, calibrate or train, convert.
+
+These functions know no architecture: what they need of a model comes from its
+ModelSpec, and every torch.ao call goes through ``zoo.backend``. ``skeleton``
+builds the same int8 module tree without data, which is what a stored state
+dict is loaded into.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from zoo import backend, fusion
+from zoo.progress import bar
+from zoo.specs import FusionPattern, ModelSpec, Preset
+from zoo.train import QatRecipe, train_qat
+
+
+def example_inputs(spec: ModelSpec, image_size: int, batch_size: int = 1) -> tuple[torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return (torch.randn(batch_size, spec.in_channels, image_size, image_size, generator=generator),)
+
+
+def fuse(model: nn.Module, spec: ModelSpec, patterns: Iterable[FusionPattern], is_qat: bool = False) -> nn.Module:
+    """Fuse in place with the model's own fuse, else with the registered fusion patterns."""
+    model.train(is_qat)
+    if spec.fuse is not None:
+        spec.fuse(model, is_qat)
+    else:
+        fusion.apply_patterns(model, patterns, is_qat)
+    return model
+
+
+def prepare(float_model: nn.Module, spec: ModelSpec, preset: Preset, mode: str, image_size: int,
+            patterns: Iterable[FusionPattern]) -> nn.Module:
+    """A copy of ``float_model`` with observers (static) or fake-quantizers (QAT) inserted.
+
+    Eager mode fuses first; FX mode fuses as part of its own prepare.
+    """
+    model = copy.deepcopy(float_model)
+    is_qat = preset.method == "qat"
+    if mode == "eager":
+        fuse(model, spec, patterns, is_qat)
+    model.train(is_qat)
+    return backend.prepare(model, preset, mode, example_inputs(spec, image_size))
+
+
+@torch.no_grad()
+def calibrate(model: nn.Module, loader: DataLoader) -> int:
+    """Run the calibration images through the observers; returns how many were seen."""
+    model.eval()
+    seen = 0
+    with bar(loader, "calibrating") as batches:
+        for images, _ in batches:
+            model(images)
+            seen += images.shape[0]
+    return seen
+
+
+def convert(prepared: nn.Module, mode: str) -> nn.Module:
+    return backend.convert(prepared, mode).eval()
+
+
+def quantize_static(float_model, spec, preset, mode, image_size, patterns, calibration: DataLoader):
+    prepared = prepare(float_model, spec, preset, mode, image_size, patterns)
+    seen = calibrate(prepared, calibration)
+    return convert(prepared, mode), {"split": "train", "images": seen}
+
+
+def quantize_qat(float_model, spec, preset, mode, image_size, patterns, train_loader: DataLoader,
+                 recipe: QatRecipe):
+    prepared = prepare(float_model, spec, preset, mode, image_size, patterns)
+    history = train_qat(prepared, train_loader, recipe)
+    return convert(prepared, mode), history
+
+
+def quantize_dynamic(float_model, spec, preset, mode, image_size):
+    model = copy.deepcopy(float_model).eval()
+    return backend.quantize_dynamic(model, preset, mode, example_inputs(spec, image_size)).eval()
+
+
+def skeleton(spec: ModelSpec, preset: Preset, mode: str, num_classes: int, image_size: int,
+             patterns: Iterable[FusionPattern]) -> nn.Module:
+    """The int8 module tree of ``spec`` under ``preset`` and ``mode``, with placeholder values.
+
+    Built the way a quantized model is made (float → fuse → prepare → convert)
+    but with no data, so a stored int8 state dict can be loaded into it.
+    """
+    torch.manual_seed(0)
+    float_model = spec.build(num_classes).eval()
+    with backend.engine(preset.engine):
+        if preset.method == "dynamic":
+            return quantize_dynamic(float_model, spec, preset, mode, image_size)
+        prepared = prepare(float_model, spec, preset, mode, image_size, patterns)
+        # One pass gives every observer a range, so convert computes no placeholder from an empty one.
+        prepared.eval()
+        with torch.no_grad():
+            prepared(*example_inputs(spec, image_size))
+        return convert(prepared, mode)

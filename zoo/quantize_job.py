@@ -1,0 +1,168 @@
+"""``zoo quantize``: float model → int8 model, both measured on the same images.
+
+Every name is checked before any long step starts. The result is the JSON
+object that ``zoo quantize --json`` prints and that the registry's card extends.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from zoo import backend, data, quantize
+from zoo.errors import ZooError
+from zoo.evaluate import accuracy
+from zoo.latency import measure
+from zoo.plugins import Catalog, get_catalog
+from zoo.selection import Selection, check_mode, check_preset, select
+from zoo.specs import Preset
+from zoo.train import QatRecipe
+from zoo.versions import versions
+
+
+@dataclass(frozen=True)
+class LatencyOptions:
+    batch_size: int = 1
+    threads: int = 1
+    runs: int = 50
+    warmup: int = 10
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    arch: str
+    preset: str
+    dataset: str = "fashion-mnist"
+    weights: str | None = None
+    mode: str = "eager"
+    data_dir: str | None = None
+    image_size: int | None = None
+    calibration_images: int | None = None
+    eval_limit: int | None = None
+    eval_batch_size: int = 256
+    # QatRecipe fields to override the preset's QAT defaults with
+    qat: dict = field(default_factory=dict)
+    latency: LatencyOptions = field(default_factory=LatencyOptions)
+    fused_baseline: bool = False
+    seed: int = 0
+    command: str = ""
+
+
+@dataclass
+class Quantized:
+    """What a quantize run produced: the models and the result that describes them."""
+
+    model: nn.Module
+    float_model: nn.Module
+    result: dict
+    selection: Selection
+    preset: Preset
+
+
+def qat_recipe(preset: Preset, overrides: dict) -> QatRecipe:
+    recipe = QatRecipe(epochs=preset.qat_epochs, batches_per_epoch=preset.qat_batches_per_epoch, lr=preset.qat_lr,
+                       freeze_bn_after=preset.freeze_bn_after, freeze_observers_after=preset.freeze_observers_after)
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(QatRecipe)}
+    if unknown:
+        raise ZooError(f"unknown QAT setting(s) {', '.join(sorted(unknown))}")
+    return dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def float_size_bytes(model: nn.Module) -> int:
+    """Bytes of the float weights as zoo saves them (safetensors)."""
+    from safetensors.torch import save
+
+    return len(save({k: v.detach().contiguous() for k, v in model.state_dict().items()}))
+
+
+def int8_size_bytes(model: nn.Module) -> int:
+    """Bytes of the int8 weights as zoo saves them (the registry's safetensors codec)."""
+    from zoo_registry import codec
+
+    return len(codec.encode(model.state_dict()))
+
+
+def _select(options: QuantizeOptions, catalog: Catalog) -> tuple[Selection, Preset]:
+    preset = catalog.preset(options.preset)
+    selection = select(options.arch, options.dataset, options.weights, options.data_dir, options.image_size, catalog)
+    check_mode(selection.spec, options.mode)
+    check_preset(preset)
+    return selection, preset
+
+
+def _quantize(float_model: nn.Module, selection: Selection, preset: Preset, options: QuantizeOptions) -> tuple:
+    """The int8 model, and how it was made (calibration set or QAT history)."""
+    spec, config = selection.spec, selection.data
+    patterns = list(selection.catalog.fusion_patterns.values())
+    size = config.image_size
+    if preset.method == "dynamic":
+        return quantize.quantize_dynamic(float_model, spec, preset, options.mode, size), {}
+    if preset.method == "qat":
+        recipe = qat_recipe(preset, options.qat)
+        train_set = data.load_split(selection.dataset, config, "train", train=True)
+        loader = data.loader(train_set, recipe.batch_size, shuffle=True, seed=options.seed)
+        model, history = quantize.quantize_qat(float_model, spec, preset, options.mode, size, patterns, loader, recipe)
+        return model, {"qat": {"recipe": dataclasses.asdict(recipe), "history": history}}
+    count = options.calibration_images or preset.calibration_images
+    calibration_set = data.sample(data.load_split(selection.dataset, config, "train"), count, options.seed)
+    loader = data.loader(calibration_set, options.eval_batch_size)
+    model, calibration = quantize.quantize_static(float_model, spec, preset, options.mode, size, patterns, loader)
+    return model, {"calibration": calibration}
+
+
+def _fused_accuracy(float_model, selection: Selection, test_loader) -> dict:
+    """Accuracy of the float model after fusion alone: fusion should not change it."""
+    fused = quantize.fuse(copy.deepcopy(float_model), selection.spec,
+                          selection.catalog.fusion_patterns.values(), is_qat=False).eval()
+    return accuracy(fused, test_loader, "evaluating fused float")
+
+
+def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Quantized:
+    catalog = catalog or get_catalog()
+    selection, preset = _select(options, catalog)
+    started = time.perf_counter()
+    created = datetime.datetime.now(datetime.timezone.utc)
+    torch.manual_seed(options.seed)
+
+    float_model, parent_digest = selection.build_float(options.seed)
+    test_set = data.first(data.load_split(selection.dataset, selection.data, "test"), options.eval_limit)
+    test_loader = data.loader(test_set, options.eval_batch_size)
+    baseline = accuracy(float_model, test_loader, "evaluating float")
+    fused = _fused_accuracy(float_model, selection, test_loader) if options.fused_baseline else None
+
+    with backend.engine(preset.engine):
+        int8_model, provenance = _quantize(float_model, selection, preset, options)
+        metrics = accuracy(int8_model, test_loader, "evaluating int8")
+        example = next(iter(data.loader(test_set, options.latency.batch_size)))[0]
+        lat = options.latency
+        latency = measure({"float": float_model, "int8": int8_model}, example, thread_count=lat.threads,
+                          warmup=lat.warmup, runs=lat.runs, engine=preset.engine)
+
+    result = {
+        "arch": selection.spec.name,
+        "preset": preset.name,
+        "engine": preset.engine,
+        "method": preset.method,
+        "mode": options.mode,
+        "dataset": {"name": selection.dataset.name, "split": "test", "images": metrics["images"],
+                    "image_size": selection.data.image_size, "num_classes": selection.data.num_classes},
+        "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "size_bytes": int8_size_bytes(int8_model),
+                    "latency": latency["int8"]},
+        "baseline": {"top1": baseline["top1"], "top5": baseline["top5"], "size_bytes": float_size_bytes(float_model),
+                     "latency": {**latency["float"], "engine": None}},
+        **({"fused_baseline": {"top1": fused["top1"], "top5": fused["top5"]}} if fused else {}),
+        **provenance,
+        "parent": {**selection.weights.describe(), "sha256": parent_digest},
+        "seed": options.seed,
+        "command": options.command,
+        "versions": versions(),
+        "created": created.isoformat(timespec="seconds"),
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    return Quantized(int8_model, float_model, result, selection, preset)
