@@ -57,11 +57,11 @@ def _table(card: Mapping[str, Any]) -> list[str]:
     rows = []
     if "baseline" in card:
         b = card["baseline"]
-        rows.append(f"| float | {_percent(b['top1'])} | {_percent(b['top5'])} | {_megabytes(b['size_bytes'])} "
+        rows.append(f"| float | {_percent(b['top1'])} | {_percent(b['top5'])} | {_megabytes(b.get('size_bytes'))} "
                     f"| {_ms(b.get('latency'))} |")
     m = card["metrics"]
     label = "int8" if card.get("kind") == "int8" else "float"
-    rows.append(f"| {label} | {_percent(m['top1'])} | {_percent(m['top5'])} | {_megabytes(m['size_bytes'])} "
+    rows.append(f"| {label} | {_percent(m['top1'])} | {_percent(m['top5'])} | {_megabytes(m.get('size_bytes'))} "
                 f"| {_ms(m.get('latency'))} |")
     return ["| model | top-1 | top-5 | size | latency p50 |", "| --- | ---: | ---: | ---: | ---: |", *rows]
 

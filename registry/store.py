@@ -129,7 +129,6 @@ class Registry:
             return
         self.root.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(self.index_path, timeout=LOCK_TIMEOUT_S, isolation_level=None)) as db:
-            db.row_factory = sqlite3.Row
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise ZooError(f"registry {self.root} was written by a newer zoo (index schema {version}); "
@@ -152,23 +151,26 @@ class Registry:
                 yield db if version == SCHEMA_VERSION else None
 
     def _entries(self, where: str = "", params: tuple = ()) -> list[Entry]:
-        query = (f"SELECT {', '.join(COLUMNS)}, rowid = (SELECT MAX(rowid) FROM versions v2 "
-                 f"WHERE v2.name = versions.name) AS latest FROM versions {where}")
+        # The newest row of a name is its latest version; one grouped pass finds them all.
+        query = (f"SELECT {', '.join('versions.' + c for c in COLUMNS)}, versions.rowid = newest.top AS latest "
+                 "FROM versions JOIN (SELECT name, MAX(rowid) AS top FROM versions GROUP BY name) AS newest "
+                 f"ON newest.name = versions.name {where}")
         with self._connect() as db:
             if db is None:
                 return []
-            return [Entry(**{**dict(row), "latest": bool(row["latest"])}) for row in db.execute(query, params)]
+            # Plain tuples in COLUMNS order: sqlite3.Row costs more than the query itself.
+            return [Entry(*row[:-1], latest=bool(row[-1])) for row in db.execute(query, params)]
 
     def list(self, *, name: str | None = None, arch: str | None = None, preset: str | None = None,
              dataset: str | None = None, latest_only: bool = False) -> list[Entry]:
         clauses, params = [], []
         for column, value in (("name", name), ("arch", arch), ("preset", preset), ("dataset", dataset)):
             if value is not None:
-                clauses.append(f"{column} = ?")
+                clauses.append(f"versions.{column} = ?")
                 params.append(value)
         if latest_only:
-            clauses.append("rowid IN (SELECT MAX(rowid) FROM versions GROUP BY name)")
-        where = ("WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY name, rowid DESC"
+            clauses.append("versions.rowid = newest.top")
+        where = ("WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY versions.name, versions.rowid DESC"
         return self._entries(where, tuple(params))
 
     def names(self) -> list[str]:
@@ -178,9 +180,11 @@ class Registry:
     def resolve(self, reference: str | names.Reference) -> Entry:
         ref = names.parse(reference) if isinstance(reference, str) else reference
         if ref.version is None:
-            found = self._entries("WHERE rowid = (SELECT MAX(rowid) FROM versions WHERE name = ?)", (ref.name,))
+            found = self._entries("WHERE versions.name = ? AND versions.rowid = newest.top", (ref.name,))
         else:
-            found = self._entries("WHERE name = ? AND version LIKE ? ORDER BY rowid DESC", (ref.name, ref.version + "%"))
+            # A range, not LIKE, so the (name, version) key serves the prefix: hex digits sort below 'g'.
+            found = self._entries("WHERE versions.name = ? AND versions.version >= ? AND versions.version < ? "
+                                  "ORDER BY versions.rowid DESC", (ref.name, ref.version, ref.version + "g"))
         if not found:
             if ref.version is not None and ref.name in self.names():
                 versions = [e.version[:12] for e in self.list(name=ref.name)]

@@ -199,12 +199,12 @@ def test_train_writes_weights_and_card_that_quantize_uses(tmp_path):
 
 
 def test_interrupted_training_leaves_no_file(tmp_path, monkeypatch):
-    import zoo.train_job
+    from zoo import train_job
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(zoo.train_job, "train_float", interrupted)
+    monkeypatch.setattr(train_job, "train_float", interrupted)
     out = tmp_path / "never.safetensors"
     result = zoo("train", "mobilenet_v2", "--epochs", "1", "--train-limit", "8", "--output", str(out))
     assert result.exit_code == 130

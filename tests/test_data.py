@@ -31,6 +31,7 @@ def test_fashion_mnist_is_found_on_disk_and_shaped_for_the_model(catalog):
     assert torch.equal(image[0], image[2])
 
 
+@pytest.mark.expect_blocked_network
 def test_fashion_mnist_absent_with_no_network_says_where_it_looked(tmp_path, monkeypatch, catalog):
     monkeypatch.setattr(builtin_datasets, "FASHION_MNIST_SYSTEM_DIRS", [str(tmp_path / "nowhere")])
     spec = catalog.dataset("fashion-mnist")
@@ -44,6 +45,7 @@ def test_fashion_mnist_absent_with_no_network_says_where_it_looked(tmp_path, mon
     assert not any(p.name.startswith(".") for p in (tmp_path / "fm").parent.iterdir() if p.is_dir())
 
 
+@pytest.mark.expect_blocked_network
 def test_cifar10_absent_with_no_network_is_a_clear_error(tmp_path, catalog):
     spec = catalog.dataset("cifar10")
     config = data.resolve(spec, str(tmp_path / "c10"), None, in_channels=3)

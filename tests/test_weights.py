@@ -51,6 +51,7 @@ def test_torchvision_weights_load_from_the_hub_cache_without_downloading(catalog
     assert digest == weights.state_dict_digest(resnet18_imagenet_checkpoint)
 
 
+@pytest.mark.expect_blocked_network
 def test_torchvision_weights_absent_with_no_network_say_where_to_put_them(catalog):
     choice = weights.resolve(catalog.model("tv_mobilenet_v2"), "imagenet-1k", "imagenet1k-v1")
     expected = torchvision_checkpoint("MobileNet_V2_Weights", "IMAGENET1K_V1")

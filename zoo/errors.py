@@ -6,6 +6,10 @@ import difflib
 from collections.abc import Iterable
 
 
+# A registry can hold thousands of names; a one-line error lists the first ones and the closest.
+MAX_LISTED = 20
+
+
 class ZooError(Exception):
     """A failure a user can act on; the CLI prints its message on one line."""
 
@@ -23,7 +27,10 @@ class UnknownNameError(ZooError, LookupError):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        listed = ", ".join(self.choices) if self.choices else "(none available)"
+        shown = self.choices[:MAX_LISTED]
+        listed = ", ".join(shown) if shown else "(none available)"
+        if len(self.choices) > len(shown):
+            listed += f", … ({len(self.choices) - len(shown)} more)"
         message = f"unknown {self.kind} '{self.value}'; valid choices: {listed}"
         if self.closest:
             message += f"; did you mean '{self.closest}'?"

@@ -19,6 +19,11 @@ INTERRUPTED_EXIT = 130
 class ZooGroup(click.Group):
     """Turns zoo's errors into one line on stderr and a non-zero exit, never a traceback."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Kept so results can record the command that made them, however zoo was invoked.
+        ctx.meta["zoo.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 
@@ -16,7 +15,7 @@ MODES = ("eager", "fx")
 
 def command_line() -> str:
     """The command as the user typed it, recorded with results so they can be made again."""
-    return shlex.join(["zoo", *sys.argv[1:]])
+    return shlex.join(["zoo", *click.get_current_context().meta.get("zoo.argv", sys.argv[1:])])
 
 
 def positive(ctx, param, value):
