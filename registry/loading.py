@@ -39,8 +39,9 @@ def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None
     catalog = catalog or get_catalog()
     spec = find_spec(config, catalog)
     if config["kind"] == "float":
-        torch.manual_seed(0)
-        model = spec.build(config["num_classes"])
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = spec.build(config["num_classes"])
         codec.load_into(model, codec.decode(model_bytes))
         return model.eval()
     preset = preset_from_dict(config["preset"])

@@ -19,8 +19,11 @@ def plugin_info(catalog, arch: str) -> dict[str, Any]:
 
 
 def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, result: Mapping[str, Any], catalog,
-           spec, preset=None, mode: str | None = None, in_channels: int) -> Entry:
-    """Write one version: the state dict through the codec, its config, its card and model card."""
+           spec, preset=None, mode: str | None = None, in_channels: int, model=None) -> Entry:
+    """Write one version: the state dict through the codec, its config, its card and model card.
+
+    Given the int8 ``model`` itself, first check that it reloads bit-identically.
+    """
     from zoo_registry import codec
 
     names.check_name(name)
@@ -29,8 +32,34 @@ def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, res
                          image_size=result["dataset"]["image_size"], in_channels=in_channels, preset=preset,
                          mode=mode, versions=result["versions"])
     card = {"card_version": CARD_VERSION, "kind": kind, **result, "plugin": plugin}
-    files = artifact.render(codec.encode(state_dict), config, card, name)
+    model_bytes = codec.encode(state_dict)
+    if model is not None:
+        check_reloads(model, model_bytes, config, catalog)
+    files = artifact.render(model_bytes, config, card, name)
     return registry.write(files)
+
+
+def check_reloads(model, model_bytes: bytes, config: Mapping[str, Any], catalog) -> None:
+    """Refuse to record a model that would not come back as it was made.
+
+    A plugin's model can keep weights outside its state dict (an FX graph of
+    functional calls does); then its rebuilt twin would differ, and only
+    running both tells.
+    """
+    import torch
+
+    from zoo import backend
+    from zoo.errors import CodecError
+    from zoo_registry.loading import build
+
+    rebuilt = build(config, model_bytes, catalog)
+    size, channels = config["image_size"], config["in_channels"]
+    example = torch.randn(2, channels, size, size, generator=torch.Generator().manual_seed(0))
+    with backend.engine(config["engine"]), torch.inference_mode():
+        same = torch.equal(model(example), rebuilt(example))
+    if not same:
+        raise CodecError(f"the {config['arch']} model would not reload as it was made (it keeps values outside its "
+                         "state dict); nothing was recorded")
 
 
 def record_quantized(registry: Registry, produced, name: str | None = None) -> Entry:
@@ -39,4 +68,4 @@ def record_quantized(registry: Registry, produced, name: str | None = None) -> E
     return record(registry, name=name or names.default_name(selection.spec.name, "int8"), kind="int8",
                   state_dict=produced.model.state_dict(), result=produced.result, catalog=selection.catalog,
                   spec=selection.spec, preset=produced.preset, mode=produced.result["mode"],
-                  in_channels=selection.spec.in_channels)
+                  in_channels=selection.spec.in_channels, model=produced.model)

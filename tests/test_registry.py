@@ -277,3 +277,49 @@ def test_a_bad_name_is_refused_before_any_work(tmp_path):
                                        "fbgemm-minmax", "--name", "Not Valid"])
     assert result.exit_code == 2 and "invalid model name 'Not Valid'" in result.stderr
     assert time.perf_counter() - started < 5 and not Path(tmp_path).joinpath("index.sqlite").exists()
+
+
+class OffsetOutsideStateDict(torch.nn.Module):
+    """A plain tensor attribute is no buffer: it is not saved, so a rebuilt model gets another one."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        from zoo.nn import DeQuantStub, QuantStub
+
+        self.quant, self.dequant = QuantStub(), DeQuantStub()
+        self.fc = torch.nn.Linear(3 * 32 * 32, num_classes)
+        self.offset = torch.randn(num_classes)
+
+    def forward(self, x):
+        return self.dequant(self.fc(self.quant(x).flatten(1))) + self.offset
+
+
+class FunctionalPlugin:
+    @zoo.hookimpl
+    def register_models(self, register):
+        register(zoo.ModelSpec("functional", OffsetOutsideStateDict, description="values outside the state dict",
+                               input_size=32))
+
+
+def test_a_model_that_would_not_reload_as_made_is_not_recorded(registry):
+    from zoo.errors import CodecError
+    from zoo.plugins import host
+
+    host.add(FunctionalPlugin(), "functional")
+    try:
+        # Seed 1 builds other weights than the seed-0 skeleton a reload starts from.
+        produced = run_quantize(QuantizeOptions(arch="functional", preset="fbgemm-minmax", seed=1, **SMALL))
+        with pytest.raises(CodecError, match="would not reload as it was made"):
+            record_quantized(registry, produced)
+    finally:
+        host.remove("functional")
+    assert registry.list() == []
+
+
+def test_a_non_finite_scale_is_refused():
+    from zoo.quantize import check_finite
+
+    module = torch.nn.Module()
+    module.register_buffer("scale", torch.tensor(float("nan")))
+    with pytest.raises(ZooError, match="non-finite scale in 'scale'"):
+        check_finite(module)

@@ -16,9 +16,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from zoo import backend, fusion
+from zoo.errors import ZooError
 from zoo.progress import bar
 from zoo.specs import FusionPattern, ModelSpec, Preset
 from zoo.train import QatRecipe, train_qat
+
+PER_CHANNEL = (torch.per_channel_affine, torch.per_channel_symmetric, torch.per_channel_affine_float_qparams)
 
 
 def example_inputs(spec: ModelSpec, image_size: int, batch_size: int = 1) -> tuple[torch.Tensor]:
@@ -63,7 +66,28 @@ def calibrate(model: nn.Module, loader: DataLoader) -> int:
 
 
 def convert(prepared: nn.Module, mode: str) -> nn.Module:
-    return backend.convert(prepared, mode).eval()
+    model = backend.convert(prepared, mode).eval()
+    check_finite(model)
+    return model
+
+
+def check_finite(model: nn.Module) -> None:
+    """Refuse an int8 model with a NaN or infinite scale: it would save fine and fail when run."""
+    for key, value in model.state_dict().items():
+        tensors = value if isinstance(value, tuple) else (value,)
+        for tensor in tensors:
+            if not isinstance(tensor, torch.Tensor):
+                continue
+            if tensor.is_quantized:
+                scales = (tensor.q_per_channel_scales() if tensor.qscheme() in PER_CHANNEL
+                          else torch.tensor(tensor.q_scale()))
+            elif key.endswith("scale") and tensor.is_floating_point():
+                scales = tensor
+            else:
+                continue
+            if not torch.isfinite(scales).all():
+                raise ZooError(f"quantization produced a non-finite scale in '{key}' (training diverged?); "
+                               "for QAT try a smaller --qat-lr")
 
 
 def quantize_static(float_model, spec, preset, mode, image_size, patterns, calibration: DataLoader):
@@ -91,8 +115,9 @@ def skeleton(spec: ModelSpec, preset: Preset, mode: str, num_classes: int, image
     Built the way a quantized model is made (float → fuse → prepare → convert)
     but with no data, so a stored int8 state dict can be loaded into it.
     """
-    torch.manual_seed(0)
-    float_model = spec.build(num_classes).eval()
+    with torch.random.fork_rng():  # seeded for repeatable placeholders, without touching the caller's RNG
+        torch.manual_seed(0)
+        float_model = spec.build(num_classes).eval()
     with backend.engine(preset.engine):
         if preset.method == "dynamic":
             return quantize_dynamic(float_model, spec, preset, mode, image_size)
