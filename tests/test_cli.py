@@ -210,3 +210,33 @@ def test_interrupted_training_leaves_no_file(tmp_path, monkeypatch):
     assert result.exit_code == 130
     assert "Interrupted: nothing was written." in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_quantize_records_nothing(tmp_path, monkeypatch):
+    from zoo import quantize
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(quantize, "calibrate", interrupted)
+    result = zoo("--registry", str(tmp_path / "registry"), "quantize", "mobilenet_v2", "-p", "fbgemm-minmax", *SMALL)
+    assert result.exit_code == 130
+    listed = zoo("--registry", str(tmp_path / "registry"), "list", "--json")
+    assert json.loads(listed.stdout) == []
+
+
+def test_quantize_on_an_image_folder(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for index, name in enumerate(("circle", "square", "stripe")):
+            folder = tmp_path / "images" / split / name
+            folder.mkdir(parents=True)
+            for i in range(4):
+                Image.new("RGB", (48, 40), color=(80 * index, 20 * i, 100)).save(folder / f"{i}.png")
+    result = zoo_json("quantize", "resnet18", "-p", "fbgemm-minmax", "-d", "imagefolder", "--data-dir",
+                      str(tmp_path / "images"), "--image-size", "32", "--weights", "random",
+                      "--calibration-images", "6", "--latency-runs", "2")
+    assert result["dataset"] == {"name": "imagefolder", "split": "test", "images": 12, "image_size": 32,
+                                 "num_classes": 3}
+    assert result["calibration"]["images"] == 6
