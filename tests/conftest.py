@@ -1,5 +1,8 @@
 """Test-wide settings: a private zoo home, no progress bars, only the built-in plugins, no network.
 
+The network guard covers this process (tests.netguard) and, through the
+environment set here, every Python subprocess a test starts.
+
 Installed third-party plugins stay out of the tests (ZOO_PLUGINS lists the
 built-ins); a test that needs another plugin sets ZOO_PLUGINS itself.
 """
@@ -21,13 +24,17 @@ BUILTIN_PLUGINS = sorted(
 @pytest.fixture(scope="session", autouse=True)
 def zoo_environment(tmp_path_factory):
     home = tmp_path_factory.mktemp("zoo-home")
-    saved = {k: os.environ.get(k) for k in ("ZOO_HOME", "ZOO_NO_PROGRESS", "ZOO_PLUGINS", "TORCH_HOME")}
-    os.environ.update({
+    from tests.netguard import guard_env
+
+    settings = {
         "ZOO_HOME": str(home),
         "ZOO_NO_PROGRESS": "1",
         "ZOO_PLUGINS": ",".join(BUILTIN_PLUGINS),
         "TORCH_HOME": str(home / "torch"),
-    })
+        **guard_env(),
+    }
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
     yield home
     for key, value in saved.items():
         if value is None:
