@@ -91,8 +91,3 @@ def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int =
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=0)
 
-
-def example_inputs(config: DataConfig, batch_size: int = 1) -> tuple[torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    return (torch.randn(batch_size, config.in_channels, config.image_size, config.image_size,
-                        generator=generator),)
