@@ -31,7 +31,8 @@ def comparison(result: dict) -> str:
         f"{result['arch']} · {result['preset']} ({METHOD_NAMES[result['method']]}, {result['mode']} mode, "
         f"engine {result['engine']}) · {ds['name']} {ds['split']} split, {ds['images']} images at "
         f"{ds['image_size']}x{ds['image_size']}",
-        f"float weights: {parent['name']} — {parent['source']}",
+        f"float weights: {parent['name']} — {parent['source']}"
+        + (f", made by `{parent['recipe']}`" if parent.get("recipe") else ""),
         f"int8: {_how_made(result)}",
         "",
     ]

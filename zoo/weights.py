@@ -51,7 +51,7 @@ def _from_registry(spec: ModelSpec, reference: str) -> WeightsChoice | None:
                                 "weights to start from")
     config, card, model_bytes = registry.open(entry)
     return WeightsChoice(
-        name=entry.ref, source=f"zoo registry {entry.ref} ({card.get('command', 'zoo train')})",
+        name=entry.ref, source=f"zoo registry {entry.ref}",
         dataset=entry.dataset, num_classes=config["num_classes"], image_size=config["image_size"],
         load=lambda: build(config, model_bytes).state_dict(), recipe=card.get("command", ""),
     )
