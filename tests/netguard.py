@@ -108,7 +108,10 @@ def netguard(request: pytest.FixtureRequest) -> Iterator[None]:
     log = session_log_path()
     offset = _log_size(log)
     yield
-    violations = take_violations() + _log_lines_since(log, offset)
+    # This process logs its own violations too (the guard env is in os.environ for subprocesses' sake); those
+    # lines duplicate take_violations(), which a test may already have consumed on purpose.
+    own = f"[pid {os.getpid()}] "
+    violations = take_violations() + [line for line in _log_lines_since(log, offset) if not line.startswith(own)]
     if violations and request.node.get_closest_marker(EXPECT_BLOCKED_MARKER) is None:
         pytest.fail(
             "non-loopback network access attempted (mark the test @pytest.mark.expect_blocked_network if that "
