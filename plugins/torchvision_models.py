@@ -1,6 +1,8 @@
 """torchvision's quantizable ResNet18 and MobileNetV2 with their float and pre-quantized ImageNet weights.
 
 ``tv_mobilenet_v2`` keeps torchvision's name apart from the tutorial's ``mobilenet_v2``.
+The pre-quantized weights are published as ``resnet18-int8`` and
+``tv_mobilenet_v2-int8``: ``zoo pull NAME`` records them as registry models.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ MODELS = (
             imagenet_weights("imagenet1k-v1", FLOAT, "ResNet18_Weights", "IMAGENET1K_V1"),
             imagenet_weights("imagenet1k-fbgemm-v1", QUANTIZED, "ResNet18_QuantizedWeights",
                              "IMAGENET1K_FBGEMM_V1", quantized=True, engine="fbgemm",
-                             preset="fbgemm-histogram", unquantized="imagenet1k-v1"),
+                             preset="fbgemm-histogram", unquantized="imagenet1k-v1",
+                             published_as="resnet18-int8"),
         ),
     ),
     ModelSpec(
@@ -56,7 +59,8 @@ MODELS = (
             imagenet_weights("imagenet1k-v1", FLOAT, "MobileNet_V2_Weights", "IMAGENET1K_V1"),
             imagenet_weights("imagenet1k-qnnpack-v1", QUANTIZED, "MobileNet_V2_QuantizedWeights",
                              "IMAGENET1K_QNNPACK_V1", quantized=True, engine="qnnpack",
-                             preset="qnnpack-histogram", unquantized="imagenet1k-v1"),
+                             preset="qnnpack-histogram", unquantized="imagenet1k-v1",
+                             published_as="tv_mobilenet_v2-int8"),
         ),
     ),
 )

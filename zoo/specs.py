@@ -32,6 +32,8 @@ class KnownWeights:
     for the model after fuse → prepare → convert with ``preset`` (``quantized=True``).
     ``metrics`` is keyed by dataset name, e.g. ``{"imagenet-1k": {"top1": 69.76}}``,
     or is a callable returning that mapping when reading it is costly.
+    ``published_as`` is the short name that ``zoo pull NAME`` records quantized
+    weights under as a registry model (e.g. ``resnet18-int8``).
     """
 
     name: str
@@ -48,9 +50,15 @@ class KnownWeights:
         default_factory=dict
     )
     recipe: str = ""
+    published_as: str | None = None
 
     def __post_init__(self) -> None:
         check_name("weights", self.name)
+        if self.published_as is not None:
+            check_name("published", self.published_as)
+            # A published name becomes a registry model, which only quantized weights can be.
+            if not self.quantized:
+                raise ValueError(f"weights {self.name!r}: only quantized weights can be published as a registry model")
         if not callable(self.load):
             raise ValueError(f"weights {self.name!r}: load must be callable")
         if self.quantized and not (self.engine and self.preset):

@@ -44,6 +44,12 @@ def plugins_command(as_json: bool) -> None:
     click.echo(tables.render(["plugin", "package", "version", "registered", "status"], rows))
 
 
+def _weights_note(weights: dict) -> str:
+    if weights["published_as"]:
+        return f" (int8, zoo pull {weights['published_as']})"
+    return " (int8)" if weights["quantized"] else ""
+
+
 @click.command("models")
 @json_option
 def models_command(as_json: bool) -> None:
@@ -64,7 +70,7 @@ def models_command(as_json: bool) -> None:
             "aliases": list(spec.aliases),
             "weights": [
                 {"name": w.name, "dataset": w.dataset, "num_classes": w.num_classes, "quantized": w.quantized,
-                 "engine": w.engine, "source": w.source}
+                 "engine": w.engine, "source": w.source, "published_as": w.published_as}
                 for w in spec.weights
             ],
         })
@@ -73,7 +79,7 @@ def models_command(as_json: bool) -> None:
         return
     _warn_failures(catalog)
     rows = [[e["name"], e["plugin"], ", ".join(e["modes"]),
-             ", ".join(w["name"] + (" (int8)" if w["quantized"] else "") for w in e["weights"]) or "-",
+             ", ".join(w["name"] + _weights_note(w) for w in e["weights"]) or "-",
              e["description"]] for e in entries]
     click.echo(tables.render(["model", "plugin", "modes", "weights", "description"], rows))
 
