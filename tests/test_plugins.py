@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import pytest
+from click.testing import CliRunner
 
 from zoo import DatasetSpec, ModelSpec, Preset, hookimpl
 from zoo.errors import PluginError, UnknownNameError
 from zoo.plugins import PluginHost
 from zoo.specs import Observer
 
+from tests import fake_plugins
 from tests.conftest import BUILTIN_PLUGINS
 
 
@@ -100,8 +105,8 @@ class RegistersTheWrongType:
 
 @pytest.mark.parametrize("plugin, expected", [
     (RaisesInHook(), "register_presets raised RuntimeError: boom"),
-    (Misspelled(), "register_model"),
-    (WrongArguments(), "extra"),
+    (Misspelled(), "unknown hook 'register_model' (did you mean 'register_models'?)"),
+    (WrongArguments(), "register_models() asks for 'extra', but the hook passes only 'register'"),
     (RegistersTheWrongType(), "registered ModelSpec where a DatasetSpec was expected"),
 ])
 def test_a_broken_plugin_is_reported_and_the_others_keep_working(plugin, expected):
@@ -154,3 +159,127 @@ def test_unknown_names_suggest_the_closest_choice():
 def test_specs_reject_invalid_registrations(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# ------------------------------------------------- plugins installed as packages, seen through the CLI
+
+
+@pytest.fixture()
+def site(tmp_path, monkeypatch):
+    """A directory on sys.path to install fake plugin packages into; their modules are forgotten afterwards."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(site)):
+            del sys.modules[name]
+
+
+def load_only(monkeypatch, *names: str) -> None:
+    monkeypatch.setenv("ZOO_PLUGINS", ",".join([*BUILTIN_PLUGINS, *names]))
+
+
+def zoo(*args: str):
+    from zoo.cli import main
+
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_installed_plugins_that_break_are_reported_while_the_others_work(site, monkeypatch):
+    fake_plugins.install(site, "zoo-good", "1.2.0", {"good_plugin": fake_plugins.registers_model("goodnet")},
+                         {"good": "good_plugin"})
+    fake_plugins.install(site, "zoo-needs-more", "0.3.0", {"needs_more": fake_plugins.RAISES_AT_IMPORT},
+                         {"needs_more": "needs_more"})
+    fake_plugins.install(site, "zoo-corrupt", "2.0.0", {"corrupt_plugin": fake_plugins.RAISES_IN_HOOK},
+                         {"corrupt": "corrupt_plugin"})
+    load_only(monkeypatch, "good", "needs_more", "corrupt")
+
+    listed = zoo("plugins", "--json")
+    assert listed.exit_code == 0, listed.output
+    reports = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert reports["good"] | {"hooks": None} == {
+        "name": "good", "package": "zoo-good", "version": "1.2.0", "hooks": None,
+        "registered": {"model": ["goodnet"]}, "errors": []}
+    assert reports["needs_more"]["errors"] == [
+        "failed to import: ModuleNotFoundError: No module named 'a_dependency_nobody_installed'"]
+    assert reports["corrupt"]["errors"] == ["register_presets raised RuntimeError: the preset table is corrupt"]
+    assert all(reports[name]["errors"] == [] for name in BUILTIN_PLUGINS)
+
+    table = zoo("plugins")
+    assert "FAILED: failed to import: ModuleNotFoundError" in table.stdout
+
+    models = zoo("models")
+    assert models.exit_code == 0
+    assert {"goodnet", "mobilenet_v2"} <= {line.split()[0] for line in models.stdout.splitlines()[2:]}
+    assert "Warning: plugin 'needs_more' failed: failed to import" in models.stderr
+
+
+@pytest.mark.parametrize("strict", [["--strict-plugins"], ["ZOO_STRICT_PLUGINS=1"]], ids=["option", "env"])
+def test_strict_mode_makes_a_broken_installed_plugin_fatal(site, monkeypatch, strict):
+    fake_plugins.install(site, "zoo-needs-more", "0.3.0", {"needs_more": fake_plugins.RAISES_AT_IMPORT},
+                         {"needs_more": "needs_more"})
+    load_only(monkeypatch, "needs_more")
+    options = strict if strict[0].startswith("--") else []
+    if not options:
+        monkeypatch.setenv(*strict[0].split("="))
+    result = zoo(*options, "models")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Error: plugin 'needs_more': failed to import: ModuleNotFoundError: "
+        "No module named 'a_dependency_nobody_installed'"]
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("source, message", [
+    (fake_plugins.MISSPELLED_HOOK, "unknown hook 'register_model' (did you mean 'register_models'?)"),
+    (fake_plugins.UNMARKED_HOOK, "register_presets lack @zoo.hookimpl, so zoo would never call them"),
+], ids=["misspelled", "unmarked"])
+def test_a_hook_zoo_would_never_call_is_caught_at_load_with_the_plugin_name(site, monkeypatch, source, message):
+    fake_plugins.install(site, "zoo-sloppy", "0.1.0", {"sloppy": source}, {"sloppy": "sloppy"})
+    load_only(monkeypatch, "sloppy")
+    reports = {r["name"]: r for r in json.loads(zoo("plugins", "--json").stdout)}
+    assert message in reports["sloppy"]["errors"][0]
+    assert reports["sloppy"]["hooks"] == []
+    strict = zoo("--strict-plugins", "plugins")
+    assert strict.exit_code == 2
+    [line] = strict.stderr.splitlines()
+    assert line.startswith("Error: plugin 'sloppy': ") and message in line
+
+
+def test_a_clash_with_a_builtin_is_blamed_on_the_newcomer_whatever_the_path_order(site, monkeypatch):
+    # site is first on sys.path, so importlib.metadata meets this package before zoo itself.
+    fake_plugins.install(site, "zoo-mine", "1.0.0", {"mine": fake_plugins.registers_preset("fbgemm-histogram")},
+                         {"mine": "mine"})
+    load_only(monkeypatch, "mine")
+    catalog = PluginHost().catalog()
+    assert catalog.owner("preset", "fbgemm-histogram") == "presets"
+    assert catalog.reports["presets"].ok
+    assert catalog.reports["mine"].errors == [
+        "preset 'fbgemm-histogram' from plugin 'mine' (package zoo-mine) is already registered by "
+        "plugin 'presets' (package zoo)"]
+
+
+def test_two_packages_with_one_plugin_name_are_both_named(site, monkeypatch):
+    fake_plugins.install(site, "zoo-alpha", "1.0.0", {"alpha": fake_plugins.registers_model("alphanet")},
+                         {"nets": "alpha"})
+    fake_plugins.install(site, "zoo-beta", "1.0.0", {"beta": fake_plugins.registers_model("betanet")},
+                         {"nets": "beta"})
+    load_only(monkeypatch, "nets")
+    catalog = PluginHost().catalog()
+    assert catalog.owner("model", "alphanet") == "nets" and "betanet" not in catalog.models
+    assert catalog.reports["nets (zoo-beta)"].errors == [
+        "plugin name 'nets' is already taken by plugin 'nets' (package zoo-alpha); "
+        "rename the entry point in one of the two packages"]
+    with pytest.raises(PluginError, match=r"plugin 'nets \(zoo-beta\)': plugin name 'nets' is already taken"):
+        PluginHost().catalog(strict=True)
+
+
+def test_zoo_plugins_naming_a_plugin_that_is_not_installed_is_reported(monkeypatch):
+    load_only(monkeypatch, "exmaple")
+    catalog = PluginHost().catalog()
+    assert catalog.reports["exmaple"].errors == [
+        "ZOO_PLUGINS names it, but no installed package has a 'zoo' entry point of that name"]
+    assert [r.name for r in catalog.failures()] == ["exmaple"]
+    with pytest.raises(PluginError, match="plugin 'exmaple': ZOO_PLUGINS names it"):
+        PluginHost().catalog(strict=True)

@@ -7,6 +7,7 @@ reported by name instead of taking the others down (unless strict mode is on).
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,10 +17,12 @@ from typing import Any
 import pluggy
 
 from zoo import hookspecs
-from zoo.errors import PluginError, UnknownNameError
+from zoo.errors import PluginError, UnknownNameError, closest_match
 from zoo.specs import DatasetSpec, FusionPattern, ModelSpec, Preset
 
 ENTRY_POINT_GROUP = "zoo"
+# The distribution whose entry points are the built-in plugins.
+OWN_DISTRIBUTION = "zoo"
 # A comma-separated list of plugin names to load; set but empty loads none.
 PLUGINS_ENV = "ZOO_PLUGINS"
 # Any non-empty value other than 0 makes a failing plugin fatal.
@@ -158,12 +161,20 @@ class PluginHost:
                 raise PluginError(f"plugin '{report.name}': {message}")
 
         for name, load, package, version in self._sources(wanted):
+            if name in catalog.reports:
+                first = catalog.reports[name]
+                # Keyed apart, so the plugin that did load keeps its own report.
+                report = PluginReport(name=f"{name} ({package or 'added by hand'})", package=package, version=version)
+                catalog.reports[report.name] = report
+                fail(report, f"plugin name '{name}' is already taken by {_described(first)}; "
+                             "rename the entry point in one of the two packages")
+                continue
             report = PluginReport(name=name, package=package, version=version)
             catalog.reports[name] = report
             try:
                 plugin = load()
             except Exception as exc:  # a broken plugin must not take the CLI down
-                fail(report, f"failed to import: {type(exc).__name__}: {exc}")
+                fail(report, f"failed to import: {type(exc).__name__}: {_first_line(exc)}")
                 continue
             try:
                 pm.register(plugin, name=name)
@@ -171,14 +182,25 @@ class PluginHost:
             except pluggy.PluginValidationError as exc:
                 if pm.is_registered(plugin):
                     pm.unregister(plugin)
-                fail(report, f"invalid hook implementation: {exc}")
+                fail(report, _explain_invalid(pm, plugin) or f"invalid hook implementation: {' '.join(str(exc).split())}")
                 continue
             except ValueError as exc:
                 fail(report, str(exc))
                 continue
+            unmarked = _unmarked_hooks(pm, plugin)
+            if unmarked:
+                pm.unregister(plugin)
+                fail(report, f"{', '.join(unmarked)} lack @zoo.hookimpl, so zoo would never call them")
+                continue
             report.hooks = sorted(
                 hook.name for hook in pm.get_hookcallers(plugin) or () if hook.name in HOOKS
             )
+
+        for name in sorted((wanted or set()) - set(catalog.reports)):
+            report = PluginReport(name=name)
+            catalog.reports[name] = report
+            fail(report, f"{PLUGINS_ENV} names it, but no installed package has a '{ENTRY_POINT_GROUP}' entry point "
+                         "of that name")
 
         for hook_name, (kind, spec_type) in HOOKS.items():
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
@@ -194,13 +216,20 @@ class PluginHost:
         return catalog
 
     def _sources(self, wanted: set[str] | None) -> Iterable[tuple[str, Callable[[], object], str | None, str | None]]:
-        seen: set[str] = set()
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in seen or (wanted is not None and ep.name not in wanted):
+        """(name, load, package, version) of each plugin to load: zoo's own first, then the others by package.
+
+        zoo's own load first so that, whatever the order of sys.path, a name
+        clash with a built-in is reported against the newcomer.
+        """
+        def package(ep) -> str:
+            return ep.dist.name if getattr(ep, "dist", None) else ""
+
+        installed = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP),
+                           key=lambda ep: (package(ep) != OWN_DISTRIBUTION, package(ep), ep.name))
+        for ep in installed:
+            if wanted is not None and ep.name not in wanted:
                 continue
-            seen.add(ep.name)
-            dist = getattr(ep, "dist", None)
-            yield ep.name, ep.load, dist.name if dist else None, dist.version if dist else None
+            yield ep.name, ep.load, package(ep) or None, ep.dist.version if package(ep) else None
         # Added by hand, so wanted whatever ZOO_PLUGINS says: it filters installed plugins only.
         for name, plugin in self._extra:
             yield name, (lambda plugin=plugin: plugin), None, getattr(plugin, "__version__", None)
@@ -217,8 +246,9 @@ class PluginHost:
             for name in names:
                 taken = name in table or (kind == "model" and name in catalog.aliases)
                 if taken:
-                    other = catalog.owners.get((kind, catalog.aliases.get(name, name)))
-                    fail(report, f"{kind} '{name}' from plugin '{report.name}' is already registered by plugin '{other}'")
+                    other = catalog.reports[catalog.owners[(kind, catalog.aliases.get(name, name))]]
+                    fail(report, f"{kind} '{name}' from {_described(report)} is already registered by "
+                                 f"{_described(other)}")
                     return
             table[spec.name] = spec
             catalog.owners[(kind, spec.name)] = report.name
@@ -227,6 +257,53 @@ class PluginHost:
             report.registered.setdefault(kind, []).append(spec.name)
 
         return register
+
+
+def _described(report: PluginReport) -> str:
+    return f"plugin '{report.name}'" + (f" (package {report.package})" if report.package else "")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _argnames(function: Callable) -> list[str]:
+    """The arguments pluggy would pass by name: those without a default (``self`` is bound already)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in parameters
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _explain_invalid(pm: pluggy.PluginManager, plugin: object) -> str | None:
+    """What pluggy rejected, on one line; its own message spans lines and shows object reprs.
+
+    None when the cause is something other than an unknown hook or unknown arguments.
+    """
+    problems = []
+    for attr in sorted(dir(plugin)):
+        if pm.parse_hookimpl_opts(plugin, attr) is None:
+            continue
+        if attr not in HOOKS:
+            close = closest_match(attr, HOOKS)
+            problems.append(f"unknown hook '{attr}'" + (f" (did you mean '{close}'?)" if close else "")
+                            + f"; zoo's hooks are {', '.join(HOOKS)}")
+            continue
+        given = _argnames(getattr(hookspecs, attr))
+        extra = [arg for arg in _argnames(getattr(plugin, attr)) if arg not in given]
+        if extra:
+            problems.append(f"{attr}() asks for {', '.join(repr(a) for a in extra)}, but the hook passes only "
+                            f"{', '.join(repr(a) for a in given)}")
+    return "; ".join(problems) or None
+
+
+def _unmarked_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """Functions named like a hook but not marked as its implementation: pluggy skips them without a word."""
+    return [attr for attr in HOOKS
+            if callable(getattr(plugin, attr, None)) and pm.parse_hookimpl_opts(plugin, attr) is None]
 
 
 host = PluginHost()
