@@ -11,6 +11,8 @@ from zoo import ZooError
 
 # torchvision's meta names ImageNet "ImageNet-1K"; zoo names datasets in lower case.
 META_DATASETS = {"ImageNet-1K": "imagenet-1k"}
+# torchvision's figures are on the whole validation split; its meta does not repeat how many images that is.
+EVAL_IMAGES = {"imagenet-1k": 50_000}
 
 
 def _weights(module: str, enum: str, member: str):
@@ -46,9 +48,12 @@ def metrics_reader(module: str, enum: str, member: str) -> Callable[[], Mapping]
 
     def read() -> Mapping:
         meta = _weights(module, enum, member).meta
-        return {
-            META_DATASETS.get(name, name.lower()): {"top1": m["acc@1"], "top5": m["acc@5"]}
-            for name, m in meta.get("_metrics", {}).items()
-        }
+        figures = {}
+        for name, m in meta.get("_metrics", {}).items():
+            dataset = META_DATASETS.get(name, name.lower())
+            figures[dataset] = {"top1": m["acc@1"], "top5": m["acc@5"]}
+            if dataset in EVAL_IMAGES:
+                figures[dataset]["images"] = EVAL_IMAGES[dataset]
+        return figures
 
     return read

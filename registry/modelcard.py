@@ -67,6 +67,10 @@ def _table(card: Mapping[str, Any]) -> list[str]:
 
 
 def _summary(card: Mapping[str, Any]) -> str:
+    if "published" in card:
+        published = card["published"]
+        return (f"`{card['arch']}` int8 weights published as {published['source']}, recorded by zoo "
+                f"(engine `{card['engine']}`). {published['figures'][0].upper()}{published['figures'][1:]}.")
     if card.get("kind") == "int8":
         return (f"`{card['arch']}` quantized to int8 by zoo with preset `{card['preset']}` "
                 f"({METHOD_NAMES.get(card['method'], card['method'])}, {card['mode']} mode, engine `{card['engine']}`).")
@@ -75,7 +79,8 @@ def _summary(card: Mapping[str, Any]) -> str:
 
 def _measured(card: Mapping[str, Any]) -> list[str]:
     dataset = card["dataset"]
-    lines = [f"Accuracy on the {dataset['split']} split of `{dataset['name']}`, {dataset['images']} images."]
+    images = f", {dataset['images']} images" if dataset.get("images") else ""
+    lines = [f"Accuracy on the {dataset['split']} split of `{dataset['name']}`{images}."]
     latency = card["metrics"].get("latency")
     if latency:
         lines.append(f"Latency: median of {latency.get('runs', '?')} runs, batch {latency['batch_size']}, "

@@ -12,6 +12,8 @@ def _ms(latency: dict) -> tuple[str, str]:
 
 
 def _how_made(result: dict) -> str:
+    if "published" in result:
+        return f"pre-quantized weights {result['published']['source']}; {result['published']['figures']}"
     if "calibration" in result:
         c = result["calibration"]
         return f"calibrated on {c['images']} {c['split']} images"

@@ -60,7 +60,8 @@ def main(ctx: click.Context, strict_plugins: bool, registry: str | None) -> None
 
     Environment: ZOO_HOME (data directory, default ~/.local/share/zoo),
     ZOO_REGISTRY, ZOO_PLUGINS (comma list of plugins to load; empty loads none),
-    ZOO_STRICT_PLUGINS=1, ZOO_NO_PROGRESS=1.
+    ZOO_STRICT_PLUGINS=1, ZOO_NO_PROGRESS=1, ZOO_HUB_NAMESPACE (default Hub
+    namespace), and huggingface_hub's own (HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE).
     """
     ctx.ensure_object(dict)
     ctx.obj["strict_plugins"] = strict_plugins or None
@@ -70,9 +71,9 @@ def main(ctx: click.Context, strict_plugins: bool, registry: str | None) -> None
 
 
 def _register_commands() -> None:
-    from zoo.cli import catalog, jobs, registry
+    from zoo.cli import catalog, hub, jobs, registry
 
-    for module in (catalog, jobs, registry):
+    for module in (catalog, jobs, registry, hub):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -71,14 +71,19 @@ def show_command(reference, as_json):
     if as_json:
         echo_json(card)
         return
+    echo_card(card)
+
+
+def echo_card(card: dict) -> None:
+    """A card as `zoo show` prints it: the float/int8 table where there is a float baseline, then provenance."""
     from zoo.report import comparison
 
     click.echo(f"{card['name']}@{card['version']}")
-    if card["kind"] == "int8":
+    if card["kind"] == "int8" and "baseline" in card:
         click.echo(comparison(card))
     else:
         m = card["metrics"]
-        click.echo(f"float {card['arch']} on {card['dataset']['name']}: top-1 {m['top1']:.2f} %, "
+        click.echo(f"{card['kind']} {card['arch']} on {card['dataset']['name']}: top-1 {m['top1']:.2f} %, "
                    f"top-5 {m['top5']:.2f} % on {card['dataset']['images']} test images; {card.get('command', '')}")
     click.echo(f"plugin: {card['plugin']['name']} {card['plugin'].get('version') or ''}; "
                f"versions: {', '.join(f'{k} {v}' for k, v in card['versions'].items())}")
@@ -90,7 +95,7 @@ def comparison_rows(cards: list[dict]) -> list[dict]:
     """One row per float parent (and fused float) and per model, in the shape of the tutorial's table."""
     rows, parents = [], set()
     for card in cards:
-        if card["kind"] == "int8":
+        if card["kind"] == "int8" and "baseline" in card:
             parent = (card["parent"].get("sha256"), card["dataset"]["name"], card["dataset"]["images"])
             if parent not in parents:
                 parents.add(parent)

@@ -1,0 +1,188 @@
+"""Registry models to and from the Hugging Face Hub, with the real huggingface_hub client.
+
+A push uploads a version's four artifact files as one commit whose message
+names the version digest; pushing a version the repository already holds
+makes no commit. A pull downloads those four files into the Hub cache (so a
+second pull, or one with HF_HUB_OFFLINE=1, is served from it), checks every
+file against card.json and the architecture against the installed plugins,
+and only then records the version in the registry: a failed pull leaves the
+registry as it was.
+
+The token is whatever huggingface_hub finds (HF_TOKEN, then the stored login);
+zoo never reads, prints or writes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from zoo.errors import IntegrityError
+from zoo.progress import QUIET_ENV
+from zoo_registry import artifact, hubref, names
+from zoo_registry.hub_errors import HubError, hub_errors
+from zoo_registry.store import Entry, Registry
+
+
+@dataclass(frozen=True)
+class Pushed:
+    name: str
+    version: str
+    repo_id: str
+    revision: str
+    commit: str
+    url: str
+    changed: bool  # False: the revision already held exactly these files
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Pulled:
+    entry: Entry
+    card: dict
+    source: str  # REPO@COMMIT, or the plugin's weights
+
+    def as_dict(self) -> dict:
+        return {"entry": self.entry.as_dict(), "source": self.source}
+
+
+@contextlib.contextmanager
+def _client() -> Iterator[None]:
+    """Quiet the client's progress bars under ZOO_NO_PROGRESS, and its warnings always (zoo reports outcomes)."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars, logging
+
+    level = logging.get_verbosity()
+    bars_were_off = are_progress_bars_disabled()
+    logging.set_verbosity_error()
+    if os.environ.get(QUIET_ENV):
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        if not bars_were_off:
+            enable_progress_bars()
+
+
+def _artifact_bytes(registry: Registry, entry: Entry) -> dict[str, bytes]:
+    """The four files of a registry version, as verified bytes: what is uploaded is what was checked."""
+    directory = registry.directory(entry.name, entry.version)
+    card_bytes = (directory / artifact.CARD_FILE).read_bytes()
+    card = artifact.parse_json(card_bytes, directory / artifact.CARD_FILE)
+    contents = artifact.verify(directory, card, entry.ref)
+    return {**contents, artifact.CARD_FILE: card_bytes}
+
+
+def _push_repo(api, name: str, repo: str | None) -> str:
+    if repo:
+        return hubref.check_repo_id(repo)
+    namespace = hubref.namespace_from_env()
+    if namespace is None:
+        with hub_errors("your Hub account"):
+            namespace = api.whoami()["name"]
+    return hubref.check_repo_id(f"{namespace}/{name}")
+
+
+def push(registry: Registry, reference: str, repo: str | None = None, private: bool = False,
+         revision: str | None = None) -> Pushed:
+    """Upload registry version ``reference`` to ``repo`` (default NAMESPACE/NAME) as one commit."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    entry = registry.resolve(reference)
+    files = _artifact_bytes(registry, entry)
+    if revision is not None:
+        hubref.check_revision(revision, revision)
+    branch = revision or "main"
+    api = HfApi()
+    with _client():
+        repo_id = _push_repo(api, entry.name, repo)
+        with hub_errors(repo_id, revision):
+            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+            # create_repo leaves an existing repository as it is: never put a model meant to be private in a public one.
+            if private and not api.model_info(repo_id).private:
+                raise HubError(f"{repo_id} exists and is public; --private does not change that: make it private "
+                               "on the Hub first, or push to another --repo")
+            if branch != "main":
+                api.create_branch(repo_id, branch=branch, exist_ok=True)
+            before = api.model_info(repo_id, revision=branch).sha
+            operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=files[name]) for name in artifact.FILES]
+            card = artifact.parse_json(files[artifact.CARD_FILE], Path(artifact.CARD_FILE))
+            info = api.create_commit(
+                repo_id, operations, revision=branch,
+                commit_message=f"zoo push {entry.name}@{entry.version}",
+                commit_description=_describe(card),
+            )
+    changed = info.oid != before
+    # Unchanged, the client returns the revision's head, which already holds this version.
+    return Pushed(entry.name, entry.version, repo_id, branch, info.oid, info.commit_url, changed)
+
+
+def _describe(card: dict) -> str:
+    metrics, dataset = card["metrics"], card["dataset"]
+    how = f"{card['preset']} ({card['engine']})" if card.get("kind") == "int8" else "float"
+    return (f"{card['arch']} {how}: top-1 {metrics['top1']:.2f} %, top-5 {metrics['top5']:.2f} % on "
+            f"{dataset['images']} {dataset['name']} {dataset['split']} images.")
+
+
+def read_snapshot(folder: Path, label: str) -> dict[str, bytes]:
+    """The artifact files of a downloaded snapshot, each checked against the card before anything is kept."""
+    card_path = folder / artifact.CARD_FILE
+    if not card_path.is_file():
+        raise IntegrityError(f"{label} holds no {artifact.CARD_FILE}: it is not a zoo model")
+    card_bytes = card_path.read_bytes()
+    card = artifact.parse_json(card_bytes, Path(label) / artifact.CARD_FILE)
+    listed = card.get("files")
+    if not isinstance(listed, dict):
+        raise IntegrityError(f"{label}: {artifact.CARD_FILE} lists no files")
+    for file_name in listed:
+        # The card is the only source of file names; one naming ../x must not get near the file system.
+        if not artifact.safe_file_name(file_name) or file_name == artifact.CARD_FILE:
+            raise IntegrityError(f"{label}: {artifact.CARD_FILE} names a file outside the artifact: {file_name!r}")
+    for file_name in listed:
+        if not (folder / file_name).is_file():
+            raise IntegrityError(f"{label}: {artifact.CARD_FILE} names {file_name}, which the repository does not hold")
+    names.check_name(card.get("name", ""))
+    contents = artifact.verify(folder, card, label)
+    return {**contents, artifact.CARD_FILE: card_bytes}
+
+
+def pull(registry: Registry, reference: str, catalog=None, latency_runs: int = 50) -> Pulled:
+    """Record REF in the registry: a name a plugin publishes, else a Hub repository (see ``hubref``)."""
+    from zoo_registry import published
+
+    target, revision = hubref.split(reference)
+    if "/" not in target:
+        found = published.find(target, catalog)
+        if found is not None:
+            if revision is not None:
+                raise HubError(f"'{target}' is published by plugin '{found.plugin}' ({found.weights.source}), which "
+                               f"has no revisions; for a copy on the Hub write NAMESPACE/{target}@{revision}")
+            return published.pull(registry, found, catalog, latency_runs=latency_runs)
+    return pull_hub(registry, hubref.resolve(target, revision), catalog)
+
+
+def pull_hub(registry: Registry, ref: hubref.HubRef, catalog=None) -> Pulled:
+    from huggingface_hub import snapshot_download
+
+    from zoo_registry.loading import build, find_spec
+    from zoo.plugins import get_catalog
+
+    with _client(), hub_errors(ref.repo_id, ref.revision):
+        folder = Path(snapshot_download(ref.repo_id, repo_type="model", revision=ref.revision,
+                                        allow_patterns=list(artifact.FILES)))
+    # The cache keeps each snapshot under its commit sha: that names exactly what was pulled.
+    source = f"{ref.repo_id}@{folder.name}"
+    files = read_snapshot(folder, source)
+    config = artifact.parse_json(files[artifact.CONFIG_FILE], Path(source) / artifact.CONFIG_FILE)
+    artifact.check_config(config, source)
+    catalog = catalog or get_catalog()
+    find_spec(config, catalog)
+    # A model that would not load is not worth recording.
+    build(config, files[artifact.MODEL_FILE], catalog)
+    entry = registry.write(files)
+    return Pulled(entry, artifact.parse_json(files[artifact.CARD_FILE], Path(source)), source)

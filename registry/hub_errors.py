@@ -1,0 +1,115 @@
+"""huggingface_hub's exceptions, turned into the one-line errors zoo prints.
+
+The client's own messages run to several lines (URLs, request ids, advice for
+other libraries); a user needs to know which of a handful of things went wrong
+and what to do about it. No message here includes a token: the client never
+puts one in its errors, and these messages are built from names only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from zoo.errors import ZooError
+
+
+class HubError(ZooError):
+    """The Hub refused or could not answer a request."""
+
+
+class HubNotFoundError(HubError):
+    """No such repository, revision or file on the Hub (or not one this token may read)."""
+
+
+class HubAuthError(HubError):
+    """The Hub refused the token, or the token may not do what was asked."""
+
+
+class HubUnreachableError(HubError):
+    """No network, HF_HUB_OFFLINE set, or nothing cached to fall back on."""
+
+
+LOGIN_ADVICE = "set HF_TOKEN or run `hf auth login`"
+
+
+def endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _first_line(text: object) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def translate(exc: BaseException, what: str, revision: str | None) -> ZooError | None:
+    """The ZooError for a client exception raised while working on ``what`` (a repository), or None."""
+    import httpx2
+    from huggingface_hub import errors
+
+    at = f" at revision '{revision}'" if revision else ""
+    if isinstance(exc, errors.IncompleteSnapshotError):
+        return HubUnreachableError(f"the Hub cache holds only part of {what}{at} and the Hub cannot be reached "
+                                   f"({endpoint()}): pull it again with network access")
+    if isinstance(exc, errors.LocalEntryNotFoundError) or isinstance(exc, errors.OfflineModeIsEnabled):
+        if offline():
+            return HubUnreachableError(f"HF_HUB_OFFLINE is set and {what}{at} is not in the Hub cache "
+                                       f"({cache_dir()}): pull it once with network access")
+        return HubUnreachableError(f"cannot reach the Hub at {endpoint()} and {what}{at} is not in the Hub cache; "
+                                   "check the network (or HF_ENDPOINT)")
+    if isinstance(exc, errors.GatedRepoError):
+        return HubAuthError(f"{what} is gated: accept its conditions on the Hub, then {LOGIN_ADVICE}")
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return HubNotFoundError(f"{what} has no revision '{revision or 'main'}' (give a branch, tag or commit sha)")
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        return HubNotFoundError(f"Hub repository {what} not found at {endpoint()} (or it is private and your "
+                                f"token may not read it: {LOGIN_ADVICE})")
+    if isinstance(exc, errors.RemoteEntryNotFoundError):
+        return HubNotFoundError(f"{what}{at} lacks a file zoo needs ({_first_line(exc.server_message or exc)})")
+    if isinstance(exc, errors.LocalTokenNotFoundError):
+        return HubAuthError(f"no Hub token found: {LOGIN_ADVICE}")
+    if isinstance(exc, errors.HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else None
+        if status == 401:
+            return HubAuthError(f"the Hub at {endpoint()} refused the token (HTTP 401): {LOGIN_ADVICE} "
+                                "with a valid token")
+        if status == 403:
+            return HubAuthError(f"the Hub refused access to {what} (HTTP 403): your token may not write there; "
+                                "use a token with write access, or --repo in your own namespace")
+        reason = _first_line(exc.server_message) or _first_line(exc)
+        return HubError(f"the Hub answered HTTP {status} for {what}: {reason}")
+    if isinstance(exc, errors.HFValidationError):
+        return HubError(f"invalid Hub reference {what}: {_first_line(exc)}")
+    if isinstance(exc, (httpx2.TransportError, ConnectionError)):
+        return HubUnreachableError(f"cannot reach the Hub at {endpoint()} ({type(exc).__name__}); "
+                                   "check the network (or HF_ENDPOINT)")
+    return None
+
+
+def cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return os.fspath(constants.HF_HUB_CACHE)
+
+
+@contextlib.contextmanager
+def hub_errors(what: str, revision: str | None = None) -> Iterator[None]:
+    """Re-raise the client's exceptions inside the block as one-line ZooErrors."""
+    try:
+        yield
+    except ZooError:
+        raise
+    except Exception as exc:
+        translated = translate(exc, what, revision)
+        if translated is None:
+            raise
+        raise translated from None
