@@ -12,12 +12,17 @@ float architecture run the same way.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
+import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
 
 from zoo.errors import IncompatibleError, ZooError
+from zoo.progress import QUIET_ENV
 from zoo.specs import KnownWeights, ModelSpec
 from zoo_registry import artifact
 from zoo_registry.store import Entry, Registry
@@ -85,7 +90,9 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
                        f"({weights.source}); nothing to record")
     preset = catalog.preset(weights.preset)
     size = weights.image_size or spec.input_size
-    with warnings.catch_warnings():
+    # torch.hub announces a download on stdout, which must stay clean for --json.
+    announce = io.StringIO() if os.environ.get(QUIET_ENV) else sys.stderr
+    with warnings.catch_warnings(), contextlib.redirect_stdout(announce):
         # torch.load of a quantized checkpoint warns about its own deprecations, which the user cannot act on.
         warnings.filterwarnings("ignore", message=".*(TypedStorage is deprecated|quantized tensor creation)")
         state = weights.load()
