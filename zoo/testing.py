@@ -1,0 +1,203 @@
+"""A check for plugin authors' own tests: one call takes a registered model through zoo's whole path.
+
+    from zoo.testing import check_model
+
+    def test_mynet_quantizes_and_reloads():
+        check_model("mynet", preset="fbgemm-histogram", mode="fx")
+
+``check_model`` builds the model with random weights, fuses it (with its own
+fuse, else the registered fusion patterns) and checks that fusion kept the
+float outputs, quantizes it with the preset on random images, and round-trips
+the int8 model through the registry: the codec's bytes, config.json, and the
+module tree rebuilt by the plugin must give bit-identical outputs. A failing
+step raises an AssertionError that names it. Random weights are enough for
+all of this and need neither a dataset nor a download.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from zoo import backend, fusion, quantize
+from zoo.errors import UnknownNameError
+from zoo.plugins import Catalog, get_catalog
+from zoo.selection import check_mode
+from zoo.specs import FusionPattern, ModelSpec, Preset
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """What ``check_model`` made and measured."""
+
+    arch: str
+    preset: str
+    mode: str
+    float_model: nn.Module
+    model: nn.Module
+    """The int8 model, in eval mode."""
+    fused: list[list[str]] | None
+    """The submodule groups the registered fusion patterns fused (eager mode, models without a fuse of their own);
+    None where the model's own fuse or FX mode did the fusing."""
+    size_bytes: int
+    """The int8 state dict as the registry stores it (safetensors codec)."""
+    float_size_bytes: int
+    max_abs_error: float
+    """The largest difference between the int8 and the float outputs on the check's random images."""
+
+
+def check_model(arch: str, preset: str = "fbgemm-histogram", mode: str = "eager", *, num_classes: int = 10,
+                image_size: int | None = None, batch_size: int = 4, calibration_batches: int = 2, seed: int = 0,
+                catalog: Catalog | None = None) -> ModelCheck:
+    """Build ``arch`` as registered, fuse it, quantize it with ``preset`` in ``mode`` on random images,
+    and round-trip it through the registry codec; assert every step, and return what was made.
+
+    ``image_size`` defaults to the model's ``input_size``. Static presets calibrate on
+    ``calibration_batches`` random batches; QAT presets take that many training steps
+    on random labels. The caller's random state is left as it was.
+    """
+    catalog = catalog or get_catalog()
+    spec = _registered(catalog, arch)
+    recipe = catalog.preset(preset)
+    check_mode(spec, mode)
+    backend.check_engine(recipe.engine)
+    size = image_size or spec.input_size
+    patterns = list(catalog.fusion_patterns.values())
+    generator = torch.Generator().manual_seed(seed)
+
+    def images(count: int) -> torch.Tensor:
+        return torch.randn(count, spec.in_channels, size, size, generator=generator)
+
+    probe = images(batch_size)
+    with torch.random.fork_rng(), backend.engine(recipe.engine), torch.no_grad():
+        torch.manual_seed(seed)
+        float_model = settle_batch_norm(spec.build(num_classes), images(8))
+        expected = float_model(probe)
+        _check_outputs(arch, "float", expected, batch_size, num_classes)
+        fused = _check_fusion(arch, float_model, spec, patterns, mode, probe, expected)
+        with torch.enable_grad():
+            model = _quantize(float_model, spec, recipe, mode, size, patterns, images, batch_size, num_classes,
+                              calibration_batches)
+        output = model(probe)
+        _check_outputs(arch, "int8", output, batch_size, num_classes)
+        model_bytes = _check_round_trip(arch, model, output, probe, spec, recipe, mode, num_classes, size, catalog,
+                                        patterns)
+
+    from zoo.quantize_job import float_size_bytes
+
+    return ModelCheck(arch=spec.name, preset=recipe.name, mode=mode, float_model=float_model, model=model,
+                      fused=fused, size_bytes=len(model_bytes), float_size_bytes=float_size_bytes(float_model),
+                      max_abs_error=(output - expected).abs().max().item())
+
+
+@torch.no_grad()
+def settle_batch_norm(model: nn.Module, images: torch.Tensor) -> nn.Module:
+    """Give every BatchNorm the statistics of ``images``; returns the model in eval mode.
+
+    With random weights and BatchNorm's initial running statistics, a deep
+    network's activations can vanish (MobileNetV2's outputs are ~1e-10) and its
+    int8 outputs come out all zero, which any two models would agree on.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.momentum = None  # a cumulative average: one pass sets the statistics outright
+    model.train()
+    model(images)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    return model.eval()
+
+
+def _registered(catalog: Catalog, arch: str) -> ModelSpec:
+    """The model's spec; a plugin that reported an error fails the check even if the model itself registered."""
+    try:
+        spec = catalog.model(arch)
+    except UnknownNameError as exc:
+        failed = "; ".join(f"plugin '{r.name}' failed: {r.errors[0]}" for r in catalog.failures())
+        raise AssertionError(f"{exc}" + (f" ({failed})" if failed else "")) from None
+    owner = catalog.reports.get(catalog.owner("model", spec.name) or "")
+    if owner is not None and owner.errors:
+        raise AssertionError(f"plugin '{owner.name}', which registers '{spec.name}', reported: "
+                             + "; ".join(owner.errors))
+    return spec
+
+
+def _check_outputs(arch: str, label: str, output: torch.Tensor, batch_size: int, num_classes: int) -> None:
+    if tuple(output.shape) != (batch_size, num_classes):
+        raise AssertionError(f"the {label} {arch} gives outputs of shape {tuple(output.shape)}; expected "
+                             f"({batch_size}, {num_classes}) for a batch of {batch_size} and {num_classes} classes")
+    if not torch.isfinite(output).all():
+        raise AssertionError(f"the {label} {arch} gives non-finite outputs on random images")
+    if torch.unique(output).numel() < 2:
+        raise AssertionError(f"the {label} {arch} gives the same value for every input and class, so comparing "
+                             "its outputs would prove nothing; does it use its input?")
+
+
+def _check_fusion(arch: str, float_model: nn.Module, spec: ModelSpec, patterns: list[FusionPattern], mode: str,
+                  probe: torch.Tensor, expected: torch.Tensor) -> list[list[str]] | None:
+    """Eager mode: fusing must keep the float outputs. FX mode fuses inside its own prepare."""
+    if mode != "eager":
+        return None
+    groups = None if spec.fuse else [chain for _, chain in fusion.find_chains(float_model, patterns)]
+    fused_model = quantize.fuse(copy.deepcopy(float_model), spec, patterns, is_qat=False).eval()
+    output = fused_model(probe)
+    scale = expected.abs().max().item()
+    if not torch.allclose(output, expected, rtol=1e-3, atol=1e-4 * max(scale, 1.0)):
+        raise AssertionError(f"fusing {arch} changed its float outputs by up to "
+                             f"{(output - expected).abs().max().item():.3g} (largest output {scale:.3g})")
+    return groups
+
+
+def _quantize(float_model: nn.Module, spec: ModelSpec, preset: Preset, mode: str, size: int,
+              patterns: list[FusionPattern], images: Callable[[int], torch.Tensor], batch_size: int,
+              num_classes: int, batches: int) -> nn.Module:
+    if preset.method == "dynamic":
+        return quantize.quantize_dynamic(float_model, spec, preset, mode, size)
+    prepared = quantize.prepare(float_model, spec, preset, mode, size, patterns)
+    if preset.method == "static":
+        quantize.calibrate(prepared, [(images(batch_size), None) for _ in range(batches)])
+    else:
+        prepared.train()
+        optimizer = torch.optim.SGD(prepared.parameters(), lr=preset.qat_lr)
+        for _ in range(batches):
+            labels = torch.randint(0, num_classes, (batch_size,))
+            loss = nn.functional.cross_entropy(prepared(images(batch_size)), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return quantize.convert(prepared, mode)
+
+
+def _check_round_trip(arch: str, model: nn.Module, output: torch.Tensor, probe: torch.Tensor, spec: ModelSpec,
+                      preset: Preset, mode: str, num_classes: int, size: int, catalog: Catalog,
+                      patterns: list[FusionPattern]) -> bytes:
+    """Encode, write config.json's content as text and read it back, rebuild through the plugin, compare."""
+    from zoo.versions import versions
+    from zoo_registry import codec, loading
+    from zoo_registry.config import make_config
+    from zoo_registry.record import plugin_info
+
+    model_bytes = codec.encode(model.state_dict())
+    config = json.loads(json.dumps(make_config(
+        kind="int8", arch=spec.name, plugin=plugin_info(catalog, spec.name), num_classes=num_classes,
+        image_size=size, in_channels=spec.in_channels, preset=preset, mode=mode, versions=versions())))
+    blank = quantize.skeleton(spec, preset, mode, num_classes, size, patterns)
+    if torch.equal(blank(probe), output):
+        raise AssertionError(f"the {arch} that zoo rebuilds gives the int8 outputs before any weights are loaded, "
+                             "so the round trip would prove nothing; does the model use its weights?")
+    rebuilt = loading.build(config, model_bytes, catalog)
+    reloaded = rebuilt(probe)
+    if not torch.equal(reloaded, output):
+        raise AssertionError(
+            f"{arch} reloaded through the registry codec differs from the model as made (by up to "
+            f"{(reloaded - output).abs().max().item():.3g}): it keeps values outside its state dict, or its module "
+            "tree depends on more than num_classes")
+    if codec.encode(rebuilt.state_dict()) != model_bytes:
+        raise AssertionError(f"{arch} reloaded through the registry codec encodes to different bytes")
+    return model_bytes
