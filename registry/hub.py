@@ -96,7 +96,7 @@ def push(registry: Registry, reference: str, repo: str | None = None, private: b
     entry = registry.resolve(reference)
     files = _artifact_bytes(registry, entry)
     if revision is not None:
-        hubref.check_revision(revision, revision)
+        hubref.check_revision(revision, f"--revision {revision}")
     branch = revision or "main"
     api = HfApi()
     with _client():

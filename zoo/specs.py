@@ -30,8 +30,10 @@ class KnownWeights:
 
     ``load`` returns a state dict for the float model (``quantized=False``), or
     for the model after fuse → prepare → convert with ``preset`` (``quantized=True``).
-    ``metrics`` is keyed by dataset name, e.g. ``{"imagenet-1k": {"top1": 69.76}}``,
-    or is a callable returning that mapping when reading it is costly.
+    ``metrics`` is keyed by dataset name, e.g. ``{"imagenet-1k": {"top1": 69.76,
+    "top5": 89.08, "images": 50000}}`` (``images``: how many evaluation images the
+    figures cover, where known), or is a callable returning that mapping when
+    reading it is costly.
     ``published_as`` is the short name that ``zoo pull NAME`` records quantized
     weights under as a registry model (e.g. ``resnet18-int8``).
     """
