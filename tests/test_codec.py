@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from zoo import backend, quantize
 from zoo.errors import CodecError
 from zoo.plugins import PluginHost, get_catalog
+from zoo.testing import settle_batch_norm
 from zoo_registry import codec
 
 NUM_CLASSES = 10
@@ -87,28 +88,10 @@ def train_a_little(prepared: nn.Module, lr: float) -> None:
         optimizer.step()
 
 
-@torch.no_grad()
-def settle_batch_norm(model: nn.Module) -> nn.Module:
-    """Give BatchNorm the statistics of random images.
-
-    With random weights and BatchNorm's initial running statistics, MobileNetV2's
-    activations vanish (outputs ~1e-10) and its int8 outputs are all zero, which
-    any two models would agree on.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.momentum = None  # a cumulative average: one pass sets the statistics outright
-    model.train()
-    model(random_images(8, seed=0))
-    for norm in norms:
-        norm.momentum = 0.1
-    return model.eval()
-
-
 def quantized_model(spec, preset, mode, patterns) -> nn.Module:
     # Not skeleton's seed 0, so a skeleton that kept its own values would be caught.
     torch.manual_seed(1234)
-    float_model = settle_batch_norm(spec.build(NUM_CLASSES))
+    float_model = settle_batch_norm(spec.build(NUM_CLASSES), random_images(8, seed=0))
     if preset.method == "dynamic":
         return quantize.quantize_dynamic(float_model, spec, preset, mode, IMAGE_SIZE)
     prepared = quantize.prepare(float_model, spec, preset, mode, IMAGE_SIZE, patterns)
