@@ -1,4 +1,4 @@
-"""The built-in evaluation datasets: Fashion-MNIST (the embedded default), CIFAR-10, ImageFolder."""
+"""The built-in evaluation datasets: Fashion-MNIST (the embedded default), CIFAR-10, ImageFolder, ImageNet-1K."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def build_cifar10(split: str, transform, root: str, download: bool = True):
     return CIFAR10(str(root_path), train=split == "train", transform=transform)
 
 
-def _imagefolder_split_dir(root: str, split: str) -> Path:
+def _imagefolder_split_dir(root: str, split: str, name: str = "imagefolder") -> Path:
     base = Path(root).expanduser()
     candidates = ("train",) if split == "train" else IMAGEFOLDER_TEST_DIRS
     for name in candidates:
@@ -107,7 +107,7 @@ def _imagefolder_split_dir(root: str, split: str) -> Path:
             return base / name
     wanted = " or ".join(f"{base / name}/" for name in candidates)
     raise DatasetUnavailableError(
-        f"dataset 'imagefolder' has no {split} split: expected {wanted} with one sub-directory per class "
+        f"dataset '{name}' has no {split} split: expected {wanted} with one sub-directory per class "
         "(the layout of the tutorial's imagenet_1k)"
     )
 
@@ -116,6 +116,19 @@ def build_imagefolder(split: str, transform, root: str, download: bool = False):
     from torchvision.datasets import ImageFolder
 
     return ImageFolder(str(_imagefolder_split_dir(root, split)), transform=transform)
+
+
+def build_imagenet(split: str, transform, root: str, download: bool = False):
+    from torchvision.datasets import ImageFolder
+
+    # ImageFolder numbers the sorted wnid directories 0..999: the class order torchvision's weights use.
+    dataset = ImageFolder(str(_imagefolder_split_dir(root, split, "imagenet-1k")), transform=transform)
+    if len(dataset.classes) != 1000:
+        raise DatasetUnavailableError(
+            f"dataset 'imagenet-1k' needs 1000 class directories in {dataset.root}, found {len(dataset.classes)}; "
+            "for another class count use --dataset imagefolder"
+        )
+    return dataset
 
 
 def count_imagefolder_classes(root: str) -> int:
@@ -140,6 +153,13 @@ DATASETS = (
         image_size=224, channels=3, resize_crop=True, needs_path=True,
         description="images in DIR/train/<class>/ and DIR/val/<class>/ (ImageNet layout); pass --data-dir DIR",
         obtain="a directory you give with --data-dir",
+    ),
+    DatasetSpec(
+        "imagenet-1k", build_imagenet, num_classes=1000, image_size=224, channels=3, resize_crop=True,
+        needs_path=True,
+        description="ImageNet-1K in DIR/train/<wnid>/ and DIR/val/<wnid>/, the data torchvision's weights "
+                    "were measured on; pass --data-dir DIR",
+        obtain="a directory you give with --data-dir (ImageNet's licence forbids redistribution)",
     ),
 )
 

@@ -67,7 +67,7 @@ def test_listings_as_tables():
      "unknown model 'mobilenetv2'; valid choices: mobilenet_v2, resnet18, tv_mobilenet_v2; did you mean 'mobilenet_v2'?"),
     (["quantize", "mobilenet_v2", "--preset", "fbgemm-histo"], "did you mean 'fbgemm-histogram'?"),
     (["quantize", "mobilenet_v2", "--preset", "fbgemm-histogram", "--dataset", "fashion_mnist"],
-     "unknown dataset 'fashion_mnist'; valid choices: cifar10, fashion-mnist, imagefolder; did you mean 'fashion-mnist'?"),
+     "unknown dataset 'fashion_mnist'; valid choices: cifar10, fashion-mnist, imagefolder, imagenet-1k; did you mean 'fashion-mnist'?"),
     (["quantize", "resnet18", "--preset", "fbgemm-histogram", "--weights", "imagenet1k"],
      "unknown weights for 'resnet18' 'imagenet1k'"),
     (["train", "resnet18", "--dataset", "imagefolder"], "dataset 'imagefolder' needs --data-dir DIR"),

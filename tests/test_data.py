@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,20 @@ def test_sample_is_fixed_by_the_seed():
     assert first == list(data.sample(dataset, 10, seed=3))
     assert first != list(data.sample(dataset, 10, seed=4))
     assert len(data.first(dataset, 7)) == 7 and data.first(dataset, None) is dataset
+
+
+def test_imagenet_reads_the_layout_and_refuses_a_partial_class_set(tmp_path, catalog):
+    from PIL import Image
+
+    spec = catalog.dataset("imagenet-1k")
+    wnids = [f"n{index:08d}" for index in range(1000)]
+    for index, name in enumerate(wnids):  # ImageFolder refuses empty class directories
+        (tmp_path / "val" / name).mkdir(parents=True)
+        Image.new("RGB", (12, 10), color=(index % 256, 0, 0)).save(tmp_path / "val" / name / "0.png")
+    config = data.resolve(spec, str(tmp_path), None, in_channels=3)
+    assert config.num_classes == 1000 and config.image_size == 224
+    val = data.load_split(spec, config, "test")
+    assert len(val) == 1000 and val[0][0].shape == (3, 224, 224) and val[999][1] == 999
+    shutil.rmtree(tmp_path / "val" / wnids[-1])
+    with pytest.raises(DatasetUnavailableError, match="needs 1000 class directories .* found 999"):
+        data.load_split(spec, config, "test")
