@@ -87,7 +87,7 @@ def test_zoo_lists_what_the_installed_plugin_adds(site):
 def test_train_then_quantize_in_eager_and_fx_mode_records_models_that_reload(site, tmp_path):
     registry = ["--registry", str(tmp_path / "registry")]
     card = zoo_json(site, *registry, "train", "tinycnn", "--dataset", "shapes", "--epochs", "3",
-                    "--train-limit", "1500", "--batch-size", "32", "--eval-limit", "300")
+                    "--train-limit", "1500", "--batch-size", "32", "--lr", "0.05", "--eval-limit", "300")
     assert card["name"] == "tinycnn-shapes"
     assert card["plugin"] == {"name": "example", "version": "0.1.0"}
     assert card["metrics"]["top1"] >= 60, "Shapes has 6 classes: TinyCNN should be far above chance (16.7 %)"

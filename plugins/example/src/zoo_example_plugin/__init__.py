@@ -45,7 +45,7 @@ def register_presets(register):
 @hookimpl
 def register_datasets(register):
     register(DatasetSpec(
-        "shapes", build_shapes, num_classes=6, image_size=32, channels=1, mean=(0.308,), std=(0.210,),
+        "shapes", build_shapes, num_classes=6, image_size=32, channels=1, mean=(0.298,), std=(0.208,),
         augment=False,
         description="Shapes: 6,000 train / 1,200 test synthetic 32x32 grey images of 6 shapes",
         obtain="drawn from a fixed seed; nothing to download",

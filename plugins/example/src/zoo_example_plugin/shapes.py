@@ -44,15 +44,15 @@ def render(split: str, index: int) -> tuple[torch.Tensor, int]:
     """The ``index``-th image of ``split`` as a uint8 tensor of shape (32, 32), and its label."""
     generator = torch.Generator().manual_seed(SPLIT_SEEDS[split] + index)
     label = index % len(CLASSES)
-    radius = _uniform(generator, 6.0, 11.0)
+    radius = _uniform(generator, 5.0, 11.0)
     centre_x = _uniform(generator, radius, IMAGE_SIZE - 1 - radius)
     centre_y = _uniform(generator, radius, IMAGE_SIZE - 1 - radius)
     grid = torch.arange(IMAGE_SIZE, dtype=torch.float32)
     y, x = torch.meshgrid(grid - centre_y, grid - centre_x, indexing="ij")
     background = _uniform(generator, 0.0, 0.5)
-    foreground = background + _uniform(generator, 0.3, 0.5)
+    foreground = background + _uniform(generator, 0.2, 0.45)
     image = torch.where(_mask(label, x, y, radius), foreground, background)
-    image = image + 0.06 * torch.randn(image.shape, generator=generator)
+    image = image + 0.12 * torch.randn(image.shape, generator=generator)
     return (image.clamp(0, 1) * 255).round().to(torch.uint8), label
 
 
