@@ -233,7 +233,7 @@ def test_strict_mode_makes_a_broken_installed_plugin_fatal(site, monkeypatch, st
 
 @pytest.mark.parametrize("source, message", [
     (fake_plugins.MISSPELLED_HOOK, "unknown hook 'register_model' (did you mean 'register_models'?)"),
-    (fake_plugins.UNMARKED_HOOK, "register_presets lack @zoo.hookimpl, so zoo would never call them"),
+    (fake_plugins.UNMARKED_HOOK, "register_presets not marked with @zoo.hookimpl, so zoo would never call it"),
 ], ids=["misspelled", "unmarked"])
 def test_a_hook_zoo_would_never_call_is_caught_at_load_with_the_plugin_name(site, monkeypatch, source, message):
     fake_plugins.install(site, "zoo-sloppy", "0.1.0", {"sloppy": source}, {"sloppy": "sloppy"})

@@ -190,7 +190,8 @@ class PluginHost:
             unmarked = _unmarked_hooks(pm, plugin)
             if unmarked:
                 pm.unregister(plugin)
-                fail(report, f"{', '.join(unmarked)} lack @zoo.hookimpl, so zoo would never call them")
+                fail(report, f"{', '.join(unmarked)} not marked with @zoo.hookimpl, so zoo would never call "
+                             + ("it" if len(unmarked) == 1 else "them"))
                 continue
             report.hooks = sorted(
                 hook.name for hook in pm.get_hookcallers(plugin) or () if hook.name in HOOKS

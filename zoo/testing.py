@@ -27,8 +27,13 @@ from torch import nn
 from zoo import backend, fusion, quantize
 from zoo.errors import UnknownNameError
 from zoo.plugins import Catalog, get_catalog
+from zoo.quantize_job import float_size_bytes
 from zoo.selection import check_mode
 from zoo.specs import FusionPattern, ModelSpec, Preset
+from zoo.versions import versions
+from zoo_registry import codec, loading
+from zoo_registry.config import make_config
+from zoo_registry.record import plugin_info
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,6 @@ def check_model(arch: str, preset: str = "fbgemm-histogram", mode: str = "eager"
         _check_outputs(arch, "int8", output, batch_size, num_classes)
         model_bytes = _check_round_trip(arch, model, output, probe, spec, recipe, mode, num_classes, size, catalog,
                                         patterns)
-
-    from zoo.quantize_job import float_size_bytes
 
     return ModelCheck(arch=spec.name, preset=recipe.name, mode=mode, float_model=float_model, model=model,
                       fused=fused, size_bytes=len(model_bytes), float_size_bytes=float_size_bytes(float_model),
@@ -182,11 +185,6 @@ def _check_round_trip(arch: str, model: nn.Module, output: torch.Tensor, probe: 
                       preset: Preset, mode: str, num_classes: int, size: int, catalog: Catalog,
                       patterns: list[FusionPattern]) -> bytes:
     """Encode, write config.json's content as text and read it back, rebuild through the plugin, compare."""
-    from zoo.versions import versions
-    from zoo_registry import codec, loading
-    from zoo_registry.config import make_config
-    from zoo_registry.record import plugin_info
-
     model_bytes = codec.encode(model.state_dict())
     config = json.loads(json.dumps(make_config(
         kind="int8", arch=spec.name, plugin=plugin_info(catalog, spec.name), num_classes=num_classes,
