@@ -51,3 +51,17 @@ def fresh_catalog():
     host.reset()
     yield
     host.reset()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """On 32×32 images, thread hand-offs cost more than they give (3× slower on a busy 2-core machine).
+
+    Modules that build and run many small models opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

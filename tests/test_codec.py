@@ -46,13 +46,7 @@ def quiet(monkeypatch):
     monkeypatch.setenv("ZOO_NO_PROGRESS", "1")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """On 32×32 images, thread hand-offs cost more than they give (3× slower on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def matrix():

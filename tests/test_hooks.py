@@ -109,13 +109,7 @@ def catalog_with(*hooks: str):
     return host.catalog(strict=True)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """On 32×32 images, thread hand-offs cost more than they give."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("mode", ["eager", "fx"])

@@ -14,12 +14,7 @@ from zoo.testing import check_model
 from tests.test_registry import OffsetOutsideStateDict
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def sound(num_classes: int) -> nn.Module:
