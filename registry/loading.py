@@ -45,12 +45,19 @@ def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None
         codec.load_into(model, codec.decode(model_bytes))
         return model.eval()
     preset = preset_from_dict(config["preset"])
+    for name in preset.dynamic_modules:
+        # Refused before anything is imported: a downloaded config.json must not choose what zoo runs.
+        try:
+            catalog.module_type(name)
+        except IncompatibleError as exc:
+            raise IncompatibleError(f"config.json: preset.dynamic_modules: {exc}") from None
     if preset.engine not in backend.supported_engines():
         raise IncompatibleError(f"this model runs on the '{preset.engine}' quantized engine, which this CPU/torch "
                                 f"build lacks; available: {', '.join(backend.supported_engines())}")
     patterns = list(catalog.fusion_patterns.values())
     with backend.engine(preset.engine):
-        model = quantize.skeleton(spec, preset, config["mode"], config["num_classes"], config["image_size"], patterns)
+        model = quantize.skeleton(spec, preset, config["mode"], config["num_classes"], config["image_size"], patterns,
+                                  catalog)
         codec.load_into(model, codec.decode(model_bytes))
     return model.eval()
 

@@ -97,7 +97,8 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
         warnings.filterwarnings("ignore", message=".*(TypedStorage is deprecated|quantized tensor creation)")
         state = weights.load()
     with backend.engine(preset.engine):
-        model = quantize.skeleton(spec, preset, MODE, weights.num_classes, size, catalog.fusion_patterns.values())
+        model = quantize.skeleton(spec, preset, MODE, weights.num_classes, size, catalog.fusion_patterns.values(),
+                                  catalog)
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:

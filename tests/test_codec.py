@@ -175,9 +175,10 @@ class TinyLstm(nn.Module):
 
 def dynamic_lstm(seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    preset = get_catalog().preset("dynamic-int8")
+    catalog = get_catalog()
+    types = [catalog.module_type(name) for name in catalog.preset("dynamic-int8").dynamic_modules]
     example = (torch.randn(BATCH, 5, 8),)
-    return backend.quantize_dynamic(TinyLstm().eval(), preset, "eager", example)
+    return backend.quantize_dynamic(TinyLstm().eval(), types, "eager", example)
 
 
 def test_dynamic_lstm_round_trip_is_bit_identical():

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from zoo import ModelSpec, data, hookspecs, quantize
+from zoo.errors import IncompatibleError
 from zoo.plugins import HOOKS, PluginHost
 from zoo.testing import check_model, settle_batch_norm
 
@@ -137,6 +138,31 @@ def test_hook_register_fusion_patterns():
     with_guide = catalog_with("register_fusion_patterns").fusion_patterns
     assert fuse(with_guide.values()) == (torch.ao.nn.intrinsic.ConvReLU3d, True)
     assert fuse(PluginHost().catalog().fusion_patterns.values()) == (nn.Conv3d, True)
+
+
+def test_hook_register_module_types():
+    class GruCellClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell, self.head = nn.GRUCell(8, 16), nn.Linear(16, 4)
+
+        def forward(self, x):
+            return self.head(self.cell(x))
+
+    catalog = catalog_with("register_module_types")
+    assert catalog.reports["guide_module_types"].registered == {"module type": ["torch.nn.GRUCell"],
+                                                                "preset": ["dynamic-int8-gru-cell"]}
+    spec = ModelSpec("gru-cell", build=lambda num_classes: GruCellClassifier(), description="a GRU cell")
+    torch.manual_seed(0)
+    model, inputs = GruCellClassifier().eval(), torch.randn(3, 8)
+    int8 = quantize.quantize_dynamic(model, spec, catalog.preset("dynamic-int8-gru-cell"), "eager", 8, catalog)
+    assert type(int8.cell) is torch.ao.nn.quantized.dynamic.GRUCell
+    assert type(int8.head) is torch.ao.nn.quantized.dynamic.Linear
+    with torch.no_grad():
+        assert torch.allclose(int8(inputs), model(inputs), atol=0.05)
+    # Without the plugin that allows it, the same name is refused, and a preset naming it cannot register.
+    with pytest.raises(IncompatibleError, match="'torch.nn.GRUCell' is not one the installed plugins allow"):
+        PluginHost().catalog().module_type("torch.nn.GRUCell")
 
 
 def test_hook_register_presets():

@@ -49,10 +49,11 @@ def dest(tmp_path) -> Path:
     return tmp_path / "dest-registry"
 
 
-def zoo_cli(env: dict, registry: Path | Registry, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+def zoo_cli(env: dict, registry: Path | Registry, *args: str, timeout: float = 180,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
     root = registry.root if isinstance(registry, Registry) else registry
     return subprocess.run([sys.executable, "-m", "zoo", "--registry", str(root), *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def ok_json(result: subprocess.CompletedProcess):

@@ -7,7 +7,7 @@ registers. Importing zoo does not import torch.
 from zoo.api import load
 from zoo.errors import DatasetUnavailableError, IncompatibleError, UnknownNameError, ZooError
 from zoo.hookspecs import hookimpl, hookspec
-from zoo.specs import DatasetSpec, FusionPattern, KnownWeights, ModelSpec, Observer, Preset
+from zoo.specs import DatasetSpec, FusionPattern, KnownWeights, ModelSpec, ModuleType, Observer, Preset
 
 __version__ = "0.1.0"
 
@@ -18,6 +18,7 @@ __all__ = [
     "IncompatibleError",
     "KnownWeights",
     "ModelSpec",
+    "ModuleType",
     "Observer",
     "Preset",
     "UnknownNameError",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
@@ -117,16 +116,6 @@ def qconfig(preset: Preset) -> tq.QConfig:
                       weight=_observer(preset.weight, fake_quant))
 
 
-def resolve_type(name_or_type) -> type:
-    if isinstance(name_or_type, type):
-        return name_or_type
-    module_name, _, attr = name_or_type.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise IncompatibleError(f"cannot import module type '{name_or_type}': {exc}") from None
-
-
 @_quiet
 def fuse_modules(model: nn.Module, groups: Sequence[Sequence[str]], is_qat: bool = False) -> None:
     """Fuse each group of submodule names in place (QAT keeps BatchNorm trainable)."""
@@ -166,9 +155,8 @@ def convert(model: nn.Module, mode: str) -> nn.Module:
 
 
 @_quiet
-def quantize_dynamic(model: nn.Module, preset: Preset, mode: str, example_inputs: tuple) -> nn.Module:
-    """Quantize the weights of ``preset.dynamic_modules`` ahead; activations are quantized at run time."""
-    types = [resolve_type(t) for t in preset.dynamic_modules]
+def quantize_dynamic(model: nn.Module, types: Sequence[type], mode: str, example_inputs: tuple) -> nn.Module:
+    """Quantize the weights of the modules of ``types`` ahead; activations are quantized at run time."""
     if mode == "eager":
         return tq.quantize_dynamic(model.eval(), set(types), dtype=torch.qint8, inplace=False)
     mapping = tq.QConfigMapping()

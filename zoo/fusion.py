@@ -19,8 +19,11 @@ from zoo.errors import IncompatibleError
 from zoo.specs import FusionPattern
 
 
-def _resolved(patterns: Iterable[FusionPattern]) -> list[tuple[str, tuple[type, ...]]]:
-    resolved = [(p.name, tuple(backend.resolve_type(t) for t in p.types)) for p in patterns]
+def _resolved(patterns: Iterable[FusionPattern], catalog=None) -> list[tuple[str, tuple[type, ...]]]:
+    from zoo.plugins import get_catalog
+
+    catalog = catalog or get_catalog()
+    resolved = [(p.name, tuple(catalog.module_type(t) for t in p.types)) for p in patterns]
     # Longest first, so Conv-BN-ReLU wins over Conv-BN on the same modules.
     return sorted(resolved, key=lambda item: -len(item[1]))
 
@@ -73,9 +76,12 @@ def _chains_from_sequentials(model: nn.Module, patterns) -> list[tuple[str, list
     return found
 
 
-def find_chains(model: nn.Module, patterns: Iterable[FusionPattern]) -> list[tuple[str, list[str]]]:
-    """(pattern name, submodule names) for every chain of ``model`` that a pattern fuses."""
-    resolved = _resolved(patterns)
+def find_chains(model: nn.Module, patterns: Iterable[FusionPattern], catalog=None) -> list[tuple[str, list[str]]]:
+    """(pattern name, submodule names) for every chain of ``model`` that a pattern fuses.
+
+    Module types named by string resolve through ``catalog``'s allowed module types (default: the installed plugins').
+    """
+    resolved = _resolved(patterns, catalog)
     try:
         graph = fx.Tracer().trace(model)
     except Exception:  # untraceable control flow: the containers still tell what follows what
@@ -83,9 +89,10 @@ def find_chains(model: nn.Module, patterns: Iterable[FusionPattern]) -> list[tup
     return _chains_from_graph(model, graph, resolved)
 
 
-def apply_patterns(model: nn.Module, patterns: Iterable[FusionPattern], is_qat: bool = False) -> list[list[str]]:
+def apply_patterns(model: nn.Module, patterns: Iterable[FusionPattern], is_qat: bool = False,
+                   catalog=None) -> list[list[str]]:
     """Fuse every chain the patterns find, in place; returns the fused groups."""
-    chains = find_chains(model, patterns)
+    chains = find_chains(model, patterns, catalog)
     for name, group in chains:
         try:
             backend.fuse_modules(model, [group], is_qat=is_qat)

@@ -14,6 +14,11 @@ hookimpl = pluggy.HookimplMarker("zoo")
 
 
 @hookspec
+def register_module_types(register):
+    """Allow module classes to be named by presets and fusion patterns: ``register(ModuleType(...))``."""
+
+
+@hookspec
 def register_models(register):
     """Register architectures: ``register(ModelSpec(...))``."""
 

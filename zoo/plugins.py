@@ -7,6 +7,7 @@ reported by name instead of taking the others down (unless strict mode is on).
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 from collections.abc import Callable, Iterable
@@ -17,8 +18,8 @@ from typing import Any
 import pluggy
 
 from zoo import hookspecs
-from zoo.errors import PluginError, UnknownNameError, closest_match
-from zoo.specs import DatasetSpec, FusionPattern, ModelSpec, Preset
+from zoo.errors import IncompatibleError, PluginError, UnknownNameError, closest_match
+from zoo.specs import DatasetSpec, FusionPattern, ModelSpec, ModuleType, Preset
 
 ENTRY_POINT_GROUP = "zoo"
 # The distribution whose entry points are the built-in plugins.
@@ -28,8 +29,10 @@ PLUGINS_ENV = "ZOO_PLUGINS"
 # Any non-empty value other than 0 makes a failing plugin fatal.
 STRICT_ENV = "ZOO_STRICT_PLUGINS"
 
-# hook name -> (kind as users read it, the type a registration must have)
+# hook name -> (kind as users read it, the type a registration must have).
+# Module types come first: presets and fusion patterns are checked against them as they register.
 HOOKS: dict[str, tuple[str, type]] = {
+    "register_module_types": ("module type", ModuleType),
     "register_models": ("model", ModelSpec),
     "register_fusion_patterns": ("fusion pattern", FusionPattern),
     "register_presets": ("preset", Preset),
@@ -65,6 +68,7 @@ class PluginReport:
 class Catalog:
     """Everything the loaded plugins registered, keyed by name."""
 
+    module_types: dict[str, ModuleType] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     fusion_patterns: dict[str, FusionPattern] = field(default_factory=dict)
     presets: dict[str, Preset] = field(default_factory=dict)
@@ -75,6 +79,7 @@ class Catalog:
 
     def _table(self, kind: str) -> dict[str, Any]:
         return {
+            "module type": self.module_types,
             "model": self.models,
             "fusion pattern": self.fusion_patterns,
             "preset": self.presets,
@@ -96,6 +101,34 @@ class Catalog:
         if name not in self.datasets:
             raise UnknownNameError("dataset", name, self.datasets)
         return self.datasets[name]
+
+    def module_type(self, name: str | type) -> type:
+        """The module class ``name`` stands for, if an installed plugin allows it.
+
+        A name no plugin registered is refused before anything is imported:
+        names reach here from downloaded config.json files.
+
+        Raises:
+            IncompatibleError: ``name`` is not an allowed module type, or does not
+                import as an ``nn.Module`` subclass.
+        """
+        if isinstance(name, type):  # a class a plugin handed over in its own code
+            return name
+        if not isinstance(name, str) or name not in self.module_types:
+            allowed = ", ".join(sorted(self.module_types)) or "(none)"
+            raise IncompatibleError(f"module type {_shown(name)} is not one the installed plugins allow "
+                                    f"(register_module_types); allowed: {allowed}")
+        module_name, _, attr = name.rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise IncompatibleError(f"module type '{name}' (plugin '{self.owner('module type', name)}') "
+                                    f"cannot be imported: {exc}") from None
+        from torch import nn
+
+        if not (isinstance(found, type) and issubclass(found, nn.Module)):
+            raise IncompatibleError(f"module type '{name}' is not an nn.Module class")
+        return found
 
     def owner(self, kind: str, name: str) -> str | None:
         return self.owners.get((kind, self.aliases.get(name, name) if kind == "model" else name))
@@ -243,6 +276,10 @@ class PluginHost:
             if not isinstance(spec, spec_type):
                 fail(report, f"registered {type(spec).__name__} where a {spec_type.__name__} was expected")
                 return
+            if kind == "module type" and spec.name in table:
+                # Allowing a class twice is harmless: the first plugin stays its owner.
+                report.registered.setdefault(kind, []).append(spec.name)
+                return
             names = [spec.name, *getattr(spec, "aliases", ())]
             for name in names:
                 taken = name in table or (kind == "model" and name in catalog.aliases)
@@ -251,6 +288,11 @@ class PluginHost:
                     fail(report, f"{kind} '{name}' from {_described(report)} is already registered by "
                                  f"{_described(other)}")
                     return
+            unknown = _unallowed_module_types(catalog, kind, spec)
+            if unknown:
+                fail(report, f"{kind} '{spec.name}' names module type {_shown(unknown[0])}, which no installed plugin "
+                             "allows; register it with register_module_types")
+                return
             table[spec.name] = spec
             catalog.owners[(kind, spec.name)] = report.name
             for alias in names[1:]:
@@ -258,6 +300,23 @@ class PluginHost:
             report.registered.setdefault(kind, []).append(spec.name)
 
         return register
+
+
+def _unallowed_module_types(catalog: Catalog, kind: str, spec: Any) -> list[Any]:
+    """Module-type names in a preset or fusion pattern that no plugin registered (classes are the plugin's own)."""
+    if kind == "preset":
+        named = spec.dynamic_modules
+    elif kind == "fusion pattern":
+        named = [t for t in spec.types if not isinstance(t, type)]
+    else:
+        return []
+    return [name for name in named if name not in catalog.module_types]
+
+
+def _shown(value: Any) -> str:
+    """A value from outside, quoted and cut short enough for a one-line error."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _described(report: PluginReport) -> str:

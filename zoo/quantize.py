@@ -29,18 +29,19 @@ def example_inputs(spec: ModelSpec, image_size: int, batch_size: int = 1) -> tup
     return (torch.randn(batch_size, spec.in_channels, image_size, image_size, generator=generator),)
 
 
-def fuse(model: nn.Module, spec: ModelSpec, patterns: Iterable[FusionPattern], is_qat: bool = False) -> nn.Module:
+def fuse(model: nn.Module, spec: ModelSpec, patterns: Iterable[FusionPattern], is_qat: bool = False,
+         catalog=None) -> nn.Module:
     """Fuse in place with the model's own fuse, else with the registered fusion patterns."""
     model.train(is_qat)
     if spec.fuse is not None:
         spec.fuse(model, is_qat)
     else:
-        fusion.apply_patterns(model, patterns, is_qat)
+        fusion.apply_patterns(model, patterns, is_qat, catalog)
     return model
 
 
 def prepare(float_model: nn.Module, spec: ModelSpec, preset: Preset, mode: str, image_size: int,
-            patterns: Iterable[FusionPattern]) -> nn.Module:
+            patterns: Iterable[FusionPattern], catalog=None) -> nn.Module:
     """A copy of ``float_model`` with observers (static) or fake-quantizers (QAT) inserted.
 
     Eager mode fuses first; FX mode fuses as part of its own prepare.
@@ -48,7 +49,7 @@ def prepare(float_model: nn.Module, spec: ModelSpec, preset: Preset, mode: str, 
     model = copy.deepcopy(float_model)
     is_qat = preset.method == "qat"
     if mode == "eager":
-        fuse(model, spec, patterns, is_qat)
+        fuse(model, spec, patterns, is_qat, catalog)
     model.train(is_qat)
     return backend.prepare(model, preset, mode, example_inputs(spec, image_size))
 
@@ -90,26 +91,35 @@ def check_finite(model: nn.Module) -> None:
                                "for QAT try a smaller --qat-lr")
 
 
-def quantize_static(float_model, spec, preset, mode, image_size, patterns, calibration: DataLoader):
-    prepared = prepare(float_model, spec, preset, mode, image_size, patterns)
+def quantize_static(float_model, spec, preset, mode, image_size, patterns, calibration: DataLoader, catalog=None):
+    prepared = prepare(float_model, spec, preset, mode, image_size, patterns, catalog)
     seen = calibrate(prepared, calibration)
     return convert(prepared, mode), {"split": "train", "images": seen}
 
 
 def quantize_qat(float_model, spec, preset, mode, image_size, patterns, train_loader: DataLoader,
-                 recipe: QatRecipe):
-    prepared = prepare(float_model, spec, preset, mode, image_size, patterns)
+                 recipe: QatRecipe, catalog=None):
+    prepared = prepare(float_model, spec, preset, mode, image_size, patterns, catalog)
     history = train_qat(prepared, train_loader, recipe)
     return convert(prepared, mode), history
 
 
-def quantize_dynamic(float_model, spec, preset, mode, image_size):
+def quantize_dynamic(float_model, spec, preset, mode, image_size, catalog=None):
+    """Dynamic quantization of the modules ``preset.dynamic_modules`` names.
+
+    The names resolve only through the module types installed plugins allow
+    (``catalog``, default the installed plugins'): a preset can come from a
+    downloaded config.json, which must not choose what zoo imports.
+    """
+    from zoo.plugins import get_catalog
+
+    types = [(catalog or get_catalog()).module_type(name) for name in preset.dynamic_modules]
     model = copy.deepcopy(float_model).eval()
-    return backend.quantize_dynamic(model, preset, mode, example_inputs(spec, image_size)).eval()
+    return backend.quantize_dynamic(model, types, mode, example_inputs(spec, image_size)).eval()
 
 
 def skeleton(spec: ModelSpec, preset: Preset, mode: str, num_classes: int, image_size: int,
-             patterns: Iterable[FusionPattern]) -> nn.Module:
+             patterns: Iterable[FusionPattern], catalog=None) -> nn.Module:
     """The int8 module tree of ``spec`` under ``preset`` and ``mode``, with placeholder values.
 
     Built the way a quantized model is made (float → fuse → prepare → convert)
@@ -120,8 +130,8 @@ def skeleton(spec: ModelSpec, preset: Preset, mode: str, num_classes: int, image
         float_model = spec.build(num_classes).eval()
     with backend.engine(preset.engine):
         if preset.method == "dynamic":
-            return quantize_dynamic(float_model, spec, preset, mode, image_size)
-        prepared = prepare(float_model, spec, preset, mode, image_size, patterns)
+            return quantize_dynamic(float_model, spec, preset, mode, image_size, catalog)
+        prepared = prepare(float_model, spec, preset, mode, image_size, patterns, catalog)
         # One pass gives every observer a range, so convert computes no placeholder from an empty one.
         prepared.eval()
         with torch.no_grad():

@@ -102,24 +102,26 @@ def _quantize(float_model: nn.Module, selection: Selection, preset: Preset, opti
     patterns = list(selection.catalog.fusion_patterns.values())
     size = config.image_size
     if preset.method == "dynamic":
-        return quantize.quantize_dynamic(float_model, spec, preset, options.mode, size), {}
+        return quantize.quantize_dynamic(float_model, spec, preset, options.mode, size, selection.catalog), {}
     if preset.method == "qat":
         recipe = qat_recipe(preset, options.qat)
         train_set = data.load_split(selection.dataset, config, "train", train=True)
         loader = data.loader(train_set, recipe.batch_size, shuffle=True, seed=options.seed)
-        model, history = quantize.quantize_qat(float_model, spec, preset, options.mode, size, patterns, loader, recipe)
+        model, history = quantize.quantize_qat(float_model, spec, preset, options.mode, size, patterns, loader, recipe,
+                                               selection.catalog)
         return model, {"qat": {"recipe": dataclasses.asdict(recipe), "history": history}}
     count = options.calibration_images or preset.calibration_images
     calibration_set = data.sample(data.load_split(selection.dataset, config, "train"), count, options.seed)
     loader = data.loader(calibration_set, options.eval_batch_size)
-    model, calibration = quantize.quantize_static(float_model, spec, preset, options.mode, size, patterns, loader)
+    model, calibration = quantize.quantize_static(float_model, spec, preset, options.mode, size, patterns, loader,
+                                                  selection.catalog)
     return model, {"calibration": calibration}
 
 
 def _fused_accuracy(float_model, selection: Selection, test_loader) -> dict:
     """Accuracy of the float model after fusion alone: fusion should not change it."""
     fused = quantize.fuse(copy.deepcopy(float_model), selection.spec,
-                          selection.catalog.fusion_patterns.values(), is_qat=False).eval()
+                          selection.catalog.fusion_patterns.values(), is_qat=False, catalog=selection.catalog).eval()
     return accuracy(fused, test_loader, "evaluating fused float")
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# A qualified class name: dotted Python identifiers, at least a module and a class.
+QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 MODES = ("eager", "fx")
 METHODS = ("static", "qat", "dynamic")
 
@@ -107,6 +109,25 @@ class ModelSpec:
 
     def find_weights(self, name: str) -> KnownWeights | None:
         return next((w for w in self.weights if w.name == name), None)
+
+
+@dataclass(frozen=True)
+class ModuleType:
+    """A module class that presets and fusion patterns may name, by its qualified name.
+
+    zoo resolves a module type named in a preset (``dynamic_modules``) or a
+    fusion pattern only if an installed plugin registered it, because presets
+    travel inside downloaded config.json files: a name nobody registered is
+    refused without importing anything. Registering ``"torch.nn.GRUCell"``
+    imports nothing either; the class is imported when a model is built.
+    """
+
+    name: str
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not QUALIFIED_NAME.match(self.name):
+            raise ValueError(f"module type {self.name!r}: give a qualified class name such as 'torch.nn.Linear'")
 
 
 @dataclass(frozen=True)

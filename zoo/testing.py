@@ -88,10 +88,10 @@ def check_model(arch: str, preset: str = "fbgemm-histogram", mode: str = "eager"
         float_model = settle_batch_norm(spec.build(num_classes), images(8))
         expected = float_model(probe)
         _check_outputs(arch, "float", expected, batch_size, num_classes)
-        fused = _check_fusion(arch, float_model, spec, patterns, mode, probe, expected)
+        fused = _check_fusion(arch, float_model, spec, patterns, mode, probe, expected, catalog)
         with torch.enable_grad():
             model = _quantize(float_model, spec, recipe, mode, size, patterns, images, batch_size, num_classes,
-                              calibration_batches)
+                              calibration_batches, catalog)
         output = model(probe)
         _check_outputs(arch, "int8", output, batch_size, num_classes)
         model_bytes = _check_round_trip(arch, model, output, probe, spec, recipe, mode, num_classes, size, catalog,
@@ -147,12 +147,12 @@ def _check_outputs(arch: str, label: str, output: torch.Tensor, batch_size: int,
 
 
 def _check_fusion(arch: str, float_model: nn.Module, spec: ModelSpec, patterns: list[FusionPattern], mode: str,
-                  probe: torch.Tensor, expected: torch.Tensor) -> list[list[str]] | None:
+                  probe: torch.Tensor, expected: torch.Tensor, catalog: Catalog) -> list[list[str]] | None:
     """Eager mode: fusing must keep the float outputs. FX mode fuses inside its own prepare."""
     if mode != "eager":
         return None
-    groups = None if spec.fuse else [chain for _, chain in fusion.find_chains(float_model, patterns)]
-    fused_model = quantize.fuse(copy.deepcopy(float_model), spec, patterns, is_qat=False).eval()
+    groups = None if spec.fuse else [chain for _, chain in fusion.find_chains(float_model, patterns, catalog)]
+    fused_model = quantize.fuse(copy.deepcopy(float_model), spec, patterns, is_qat=False, catalog=catalog).eval()
     output = fused_model(probe)
     scale = expected.abs().max().item()
     if not torch.allclose(output, expected, rtol=1e-3, atol=1e-4 * max(scale, 1.0)):
@@ -163,10 +163,10 @@ def _check_fusion(arch: str, float_model: nn.Module, spec: ModelSpec, patterns: 
 
 def _quantize(float_model: nn.Module, spec: ModelSpec, preset: Preset, mode: str, size: int,
               patterns: list[FusionPattern], images: Callable[[int], torch.Tensor], batch_size: int,
-              num_classes: int, batches: int) -> nn.Module:
+              num_classes: int, batches: int, catalog: Catalog) -> nn.Module:
     if preset.method == "dynamic":
-        return quantize.quantize_dynamic(float_model, spec, preset, mode, size)
-    prepared = quantize.prepare(float_model, spec, preset, mode, size, patterns)
+        return quantize.quantize_dynamic(float_model, spec, preset, mode, size, catalog)
+    prepared = quantize.prepare(float_model, spec, preset, mode, size, patterns, catalog)
     if preset.method == "static":
         quantize.calibrate(prepared, [(images(batch_size), None) for _ in range(batches)])
     else:
@@ -189,7 +189,7 @@ def _check_round_trip(arch: str, model: nn.Module, output: torch.Tensor, probe: 
     config = json.loads(json.dumps(make_config(
         kind="int8", arch=spec.name, plugin=plugin_info(catalog, spec.name), num_classes=num_classes,
         image_size=size, in_channels=spec.in_channels, preset=preset, mode=mode, versions=versions())))
-    blank = quantize.skeleton(spec, preset, mode, num_classes, size, patterns)
+    blank = quantize.skeleton(spec, preset, mode, num_classes, size, patterns, catalog)
     if torch.equal(blank(probe), output):
         raise AssertionError(f"the {arch} that zoo rebuilds gives the int8 outputs before any weights are loaded, "
                              "so the round trip would prove nothing; does the model use its weights?")
