@@ -1,4 +1,4 @@
-"""The built-in quantization presets: one per engine and method.
+"""The built-in quantization presets: one per engine and method, for torch.ao and for torchao's pt2e.
 
 The two fbgemm static presets are the two qconfigs of the seed notebook's
 comparison table: per-tensor min-max (torch's ``default_qconfig``) and
@@ -40,6 +40,11 @@ PRESETS = (
            description="quantization-aware training for qnnpack (get_default_qat_qconfig('qnnpack'))"),
     Preset("x86-qat", "x86", "qat", activation=QAT_ACT_7BIT, weight=QAT_WEIGHT_PER_CHANNEL,
            description="quantization-aware training for x86 (get_default_qat_qconfig('x86'))"),
+    # torchao pt2e with X86InductorQuantizer: 8-bit activations, narrowed to 7 bits on CPUs without VNNI.
+    Preset("x86-pt2e", "x86_inductor", "static", activation=HISTOGRAM_8BIT, weight=WEIGHT_PER_CHANNEL,
+           description="x86 via torchao pt2e (X86InductorQuantizer): histogram activations, per-channel weights"),
+    Preset("x86-pt2e-qat", "x86_inductor", "qat", activation=QAT_ACT_8BIT, weight=QAT_WEIGHT_PER_CHANNEL,
+           description="quantization-aware training via torchao pt2e (X86InductorQuantizer)"),
     Preset("dynamic-int8", "x86", "dynamic", dynamic_modules=("torch.nn.Linear", "torch.nn.LSTM"),
            description="dynamic: int8 weights for nn.Linear and nn.LSTM, activations quantized at run time"),
 )

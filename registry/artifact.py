@@ -31,7 +31,8 @@ FILES = (README_FILE, CONFIG_FILE, CARD_FILE, MODEL_FILE)
 HASHED_FILES = (MODEL_FILE, CONFIG_FILE, README_FILE)
 
 ARTIFACT_FORMAT = "zoo-artifact"
-ARTIFACT_VERSION = 1
+# 2: config.json names the quantization "backend" (version 1 had "mode": eager or fx, the torch.ao backends).
+ARTIFACT_VERSION = 2
 DERIVED_CARD_FIELDS = ("name", "version", "files")
 
 

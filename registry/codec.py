@@ -47,7 +47,7 @@ Entry kinds (an item of a tuple, list or object state is an entry without "key")
 Every tensor keeps its own dtype and shape in the safetensors header. The
 header's keys are written sorted, so the same state dict gives the same bytes.
 Decoding packs LSTM weights, and loading packs Linear ones, for torch's current
-quantized engine: do both under the model's engine (``zoo.backend.engine``).
+quantized engine: do both under the model's engine (the backend's ``engine``).
 """
 
 from __future__ import annotations

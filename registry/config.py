@@ -28,13 +28,20 @@ def preset_from_dict(data: Mapping[str, Any]) -> Preset:
             if fields.get(side) is not None:
                 fields[side] = Observer(**fields[side])
         fields["dynamic_modules"] = tuple(fields.get("dynamic_modules", ()))
+        if fields.get("backends") is not None:
+            fields["backends"] = tuple(fields["backends"])
         return Preset(**fields)
     except (TypeError, ValueError) as exc:
         raise ZooError(f"config.json holds a preset this zoo cannot read ({exc})") from None
 
 
+def backend_of(config: Mapping[str, Any]) -> str | None:
+    """The backend that made an int8 model; artifact version 1 called it "mode" (eager or fx, both torch.ao)."""
+    return config.get("backend") or config.get("mode")
+
+
 def make_config(*, kind: str, arch: str, plugin: Mapping[str, Any], num_classes: int, image_size: int,
-                in_channels: int, preset: Preset | None, mode: str | None, versions: Mapping[str, str]) -> dict:
+                in_channels: int, preset: Preset | None, backend: str | None, versions: Mapping[str, str]) -> dict:
     from zoo_registry import codec
 
     if kind not in KINDS:
@@ -51,6 +58,6 @@ def make_config(*, kind: str, arch: str, plugin: Mapping[str, Any], num_classes:
         "in_channels": in_channels,
         "preset": preset_to_dict(preset) if preset else None,
         "engine": preset.engine if preset else None,
-        "mode": mode,
+        "backend": backend,
         "versions": dict(versions),
     }

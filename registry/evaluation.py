@@ -12,9 +12,12 @@ from zoo_registry.store import Entry, Registry
 
 
 def _engine(config: dict):
-    from zoo import backend
+    """The context the model of ``config`` runs in: its backend's engine setting (none for float models)."""
+    from zoo.plugins import get_catalog
+    from zoo_registry.config import backend_of
 
-    return backend.engine(config["engine"]) if config.get("engine") else contextlib.nullcontext()
+    backend = backend_of(config)
+    return get_catalog().backend(backend).engine(config.get("engine")) if backend else contextlib.nullcontext()
 
 
 def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None = None,

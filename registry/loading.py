@@ -9,7 +9,7 @@ from typing import Any
 from zoo.errors import IncompatibleError, ZooError
 from zoo.plugins import Catalog, get_catalog
 from zoo_registry import artifact
-from zoo_registry.config import preset_from_dict
+from zoo_registry.config import backend_of, preset_from_dict
 
 
 class MissingPluginError(ZooError):
@@ -33,7 +33,7 @@ def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None
     """The module tree of ``config`` with the weights of ``model_bytes`` loaded, in eval mode."""
     import torch
 
-    from zoo import backend, quantize
+    from zoo import quantize
     from zoo_registry import codec
 
     catalog = catalog or get_catalog()
@@ -51,14 +51,13 @@ def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None
             catalog.module_type(name)
         except IncompatibleError as exc:
             raise IncompatibleError(f"config.json: preset.dynamic_modules: {exc}") from None
-    if preset.engine not in backend.supported_engines():
-        raise IncompatibleError(f"this model runs on the '{preset.engine}' quantized engine, which this CPU/torch "
-                                f"build lacks; available: {', '.join(backend.supported_engines())}")
+    backend = catalog.backend(backend_of(config))
+    backend.check(preset)
     patterns = list(catalog.fusion_patterns.values())
     with backend.engine(preset.engine):
-        model = quantize.skeleton(spec, preset, config["mode"], config["num_classes"], config["image_size"], patterns,
+        model = quantize.skeleton(spec, preset, backend, config["num_classes"], config["image_size"], patterns,
                                   catalog)
-        codec.load_into(model, codec.decode(model_bytes))
+        backend.load_state_dict(model, codec.decode(model_bytes))
     return model.eval()
 
 

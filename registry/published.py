@@ -27,7 +27,8 @@ from zoo.specs import KnownWeights, ModelSpec
 from zoo_registry import artifact
 from zoo_registry.store import Entry, Registry
 
-MODE = "eager"
+# torchvision's quantized weights are torch.ao eager-mode state dicts.
+BACKEND = "eager"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
     """Record the weights ``found`` names as registry model ``found.name``; returns a ``hub.Pulled``."""
     import torch
 
-    from zoo import backend, quantize
+    from zoo import quantize
     from zoo.latency import measure
     from zoo.plugins import get_catalog
     from zoo.quantize_job import float_size_bytes
@@ -89,6 +90,7 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
         raise ZooError(f"plugin '{found.plugin}' gives no {weights.dataset} accuracy for '{found.name}' "
                        f"({weights.source}); nothing to record")
     preset = catalog.preset(weights.preset)
+    backend = catalog.backend(BACKEND)
     size = weights.image_size or spec.input_size
     # torch.hub announces a download on stdout, which must stay clean for --json.
     announce = io.StringIO() if os.environ.get(QUIET_ENV) else sys.stderr
@@ -97,7 +99,7 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
         warnings.filterwarnings("ignore", message=".*(TypedStorage is deprecated|quantized tensor creation)")
         state = weights.load()
     with backend.engine(preset.engine):
-        model = quantize.skeleton(spec, preset, MODE, weights.num_classes, size, catalog.fusion_patterns.values(),
+        model = quantize.skeleton(spec, preset, backend, weights.num_classes, size, catalog.fusion_patterns.values(),
                                   catalog)
         try:
             model.load_state_dict(state)
@@ -105,7 +107,7 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
             raise IncompatibleError(f"{weights.source} do not fit {spec.name} quantized with preset {preset.name} "
                                     f"({str(exc).splitlines()[0]})") from None
     model.eval()
-    model_bytes = codec.encode(model.state_dict())
+    model_bytes = codec.encode(backend.state_dict(model))
     existing = _already_recorded(registry, found.name, artifact.sha256(model_bytes))
     if existing is not None:
         return Pulled(existing[0], existing[1], source)
@@ -123,7 +125,7 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
     parent = spec.find_weights(weights.unquantized) if weights.unquantized else None
     parent_figures = _figures(found, parent) or {}
     result = {
-        "arch": spec.name, "preset": preset.name, "engine": preset.engine, "method": preset.method, "mode": MODE,
+        "arch": spec.name, "preset": preset.name, "engine": preset.engine, "method": preset.method, "backend": BACKEND,
         "dataset": {"name": weights.dataset, "split": "test", "images": figures.get("images"), "image_size": size,
                     "num_classes": weights.num_classes},
         "metrics": {"top1": figures["top1"], "top5": figures["top5"], "size_bytes": len(model_bytes),
@@ -145,7 +147,8 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
         result["baseline"] = {"top1": parent_figures["top1"], "top5": parent_figures["top5"],
                               "size_bytes": float_size_bytes(float_model),
                               "latency": {**latency["float"], "engine": None}}
-    entry = record(registry, name=found.name, kind="int8", state_dict=model.state_dict(), result=result,
-                   catalog=catalog, spec=spec, preset=preset, mode=MODE, in_channels=spec.in_channels, model=model)
+    entry = record(registry, name=found.name, kind="int8", state_dict=backend.state_dict(model), result=result,
+                   catalog=catalog, spec=spec, preset=preset, backend=BACKEND, in_channels=spec.in_channels,
+                   model=model)
     _, card, _ = registry.open(entry)
     return Pulled(entry, card, source)

@@ -30,7 +30,8 @@ from zoo_registry import artifact, names
 
 REGISTRY_ENV = "ZOO_REGISTRY"
 INDEX_FILE = "index.sqlite"
-SCHEMA_VERSION = 1
+# 2: the column "mode" became "backend" (eager, fx, pt2e...).
+SCHEMA_VERSION = 2
 LOCK_TIMEOUT_S = 60.0
 STALE_STAGING_S = 3600.0
 
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS versions (
     preset TEXT,
     method TEXT,
     engine TEXT,
-    mode TEXT,
+    backend TEXT,
     dataset TEXT,
     top1 REAL,
     top5 REAL,
@@ -59,6 +60,12 @@ CREATE INDEX IF NOT EXISTS versions_version ON versions (version);
 """
 
 
+# Statements that bring an index of schema N (the key) to SCHEMA_VERSION, before SCHEMA's IF NOT EXISTS run.
+MIGRATIONS = {
+    1: ("ALTER TABLE versions RENAME COLUMN mode TO backend",),
+}
+
+
 @dataclass(frozen=True)
 class Entry:
     """One indexed version: what `zoo list` shows without opening any file."""
@@ -70,7 +77,7 @@ class Entry:
     preset: str | None
     method: str | None
     engine: str | None
-    mode: str | None
+    backend: str | None
     dataset: str | None
     top1: float | None
     top5: float | None
@@ -99,7 +106,8 @@ def entry_from_card(card: Mapping[str, Any]) -> Entry:
     latency = metrics.get("latency") or {}
     return Entry(
         name=card["name"], version=card["version"], kind=card.get("kind", "int8"), arch=card["arch"],
-        preset=card.get("preset"), method=card.get("method"), engine=card.get("engine"), mode=card.get("mode"),
+        preset=card.get("preset"), method=card.get("method"), engine=card.get("engine"),
+        backend=card.get("backend") or card.get("mode"),
         dataset=card.get("dataset", {}).get("name"), top1=metrics.get("top1"), top5=metrics.get("top5"),
         size_bytes=metrics.get("size_bytes"), p50_ms=latency.get("p50_ms"), created=card["created"],
     )
@@ -138,7 +146,7 @@ class Registry:
                 try:
                     if version < SCHEMA_VERSION:
                         # executescript would commit; statements one by one stay in this transaction.
-                        for statement in filter(str.strip, SCHEMA.split(";")):
+                        for statement in [*MIGRATIONS.get(version, ()), *filter(str.strip, SCHEMA.split(";"))]:
                             db.execute(statement)
                         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     yield db

@@ -16,7 +16,6 @@ import torch
 
 from tests.artifacts_v1 import fixture_plugin
 from tests.artifacts_v1.make import KINDS, probe
-from zoo import backend
 from zoo.plugins import PluginHost
 from zoo_registry import artifact
 from zoo_registry.loading import load_directory
@@ -41,7 +40,8 @@ def test_a_version_1_artifact_loads_and_computes_as_before(kind, catalog, tmp_pa
     registry = Registry(tmp_path / "registry")
     entry = registry.add(_artifact_only(directory, tmp_path / "staged"))
     model, config, card = load_directory(registry.directory(entry.name, entry.version), catalog=catalog)
-    engine = backend.engine(config["engine"]) if config["engine"] else contextlib.nullcontext()
+    backend = config.get("mode")  # version 1 named the backend "mode"
+    engine = catalog.backend(backend).engine(config["engine"]) if backend else contextlib.nullcontext()
     with engine, torch.no_grad():
         outputs = model(probe())
     assert outputs.tolist() == json.loads((directory / "expected-outputs.json").read_text())

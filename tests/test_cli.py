@@ -58,7 +58,7 @@ def test_listings_as_json():
 def test_listings_as_tables():
     result = zoo("presets")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0].split() == ["preset", "engine", "method", "description"]
+    assert result.stdout.splitlines()[0].split() == ["preset", "backends", "engine", "method", "description"]
     assert "fbgemm-histogram" in result.stdout
 
 
@@ -81,13 +81,13 @@ def test_bad_names_get_one_line_and_exit_2(args, message):
 
 
 class OddPlugin:
-    """A model that supports eager mode only, and a preset for an engine no CPU has."""
+    """A model that goes through the eager backend only, and a preset for an engine no backend has."""
 
     @hookimpl
     def register_models(self, register):
         from zoo_plugins.mobilenet_v2 import build, fuse
 
-        register(ModelSpec("eager_only", build, description="eager only", fuse=fuse, modes=("eager",)))
+        register(ModelSpec("eager_only", build, description="eager only", fuse=fuse, backends=("eager",)))
 
     @hookimpl
     def register_presets(self, register):
@@ -102,16 +102,31 @@ def odd_plugin():
     host.remove("odd")
 
 
-def test_a_mode_the_model_does_not_support_is_refused(odd_plugin):
-    result = zoo("quantize", "eager_only", "--preset", "fbgemm-minmax", "--mode", "fx", "--weights", "random")
+def test_a_backend_the_model_does_not_go_through_is_refused(odd_plugin):
+    result = zoo("quantize", "eager_only", "--preset", "fbgemm-minmax", "--backend", "fx", "--weights", "random")
     assert result.exit_code == 2
-    assert "model 'eager_only' does not support mode 'fx'; supported: eager" in result.stderr
+    assert "model 'eager_only' does not go through backend 'fx'; it goes through: eager" in result.stderr
+    # --mode is the option's earlier name
+    result = zoo("quantize", "eager_only", "--preset", "fbgemm-minmax", "--mode", "fx", "--weights", "random")
+    assert result.exit_code == 2 and "does not go through backend 'fx'" in result.stderr
 
 
-def test_a_preset_whose_engine_this_cpu_lacks_is_refused(odd_plugin):
+def test_a_preset_for_an_engine_its_backends_lack_is_refused_when_it_registers(odd_plugin):
+    listing = {p["name"]: p for p in zoo_json("plugins")}
+    assert listing["odd"]["errors"] == ["preset 'imaginary-minmax': no installed plugin provides a backend with engine "
+                                        "'imaginary' for static quantization; backends: eager, fx, pt2e"]
     result = zoo("quantize", "mobilenet_v2", "--preset", "imaginary-minmax", "--weights", "random")
     assert result.exit_code == 2
-    assert "quantized engine 'imaginary' is not available on this CPU/torch build; available:" in result.stderr
+    assert "unknown preset 'imaginary-minmax'" in result.stderr
+
+
+def test_an_engine_this_cpu_lacks_is_refused():
+    from zoo.backends.torch_ao import check_engine
+    from zoo.errors import IncompatibleError
+
+    with pytest.raises(IncompatibleError, match="quantized engine 'imaginary' is not available on this CPU/torch "
+                                                "build; available:"):
+        check_engine("imaginary")
 
 
 def test_weights_with_another_class_count_are_refused(tmp_path):
@@ -140,12 +155,12 @@ def _check_result(result: dict, arch: str, preset: str, images: int = 64) -> Non
     assert result["metrics"]["size_bytes"] < result["baseline"]["size_bytes"]
 
 
-@pytest.mark.parametrize("preset, mode", [("fbgemm-histogram", "eager"), ("fbgemm-minmax", "fx"),
-                                          ("qnnpack-histogram", "eager"), ("dynamic-int8", "fx")])
-def test_quantize_static_and_dynamic(preset, mode):
-    result = zoo_json("quantize", "mobilenet_v2", "--preset", preset, "--mode", mode, *SMALL)
+@pytest.mark.parametrize("preset, backend", [("fbgemm-histogram", "eager"), ("fbgemm-minmax", "fx"),
+                                             ("qnnpack-histogram", "eager"), ("dynamic-int8", "fx")])
+def test_quantize_static_and_dynamic(preset, backend):
+    result = zoo_json("quantize", "mobilenet_v2", "--preset", preset, "--backend", backend, *SMALL)
     _check_result(result, "mobilenet_v2", preset)
-    assert result["mode"] == mode
+    assert result["backend"] == backend
     if preset == "dynamic-int8":
         assert "calibration" not in result
     else:
@@ -168,7 +183,7 @@ def test_quantize_prints_a_float_versus_int8_table():
     result = zoo("quantize", "mobilenet_v2", "--preset", "x86-histogram", "--fused-baseline", *SMALL)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("mobilenet_v2 · x86-histogram (static PTQ, eager mode, engine x86)")
+    assert lines[0].startswith("mobilenet_v2 · x86-histogram (static PTQ, backend eager, engine x86)")
     assert "float weights: random" in lines[1]
     header = lines.index(next(line for line in lines if line.startswith("model ")))
     assert lines[header].split() == ["model", "top-1", "top-5", "size", "latency", "p50", "p90"]

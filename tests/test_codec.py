@@ -1,4 +1,4 @@
-"""The int8 codec: every built-in model × preset × mode survives encode → decode bit for bit,
+"""The int8 codec: every built-in model × preset × backend survives encode → decode bit for bit,
 and files that are not zoo's, are newer, or are damaged are refused with a CodecError."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from zoo import backend, quantize
+from zoo import quantize
+from zoo.backends import torch_ao
 from zoo.errors import CodecError
 from zoo.plugins import PluginHost, get_catalog
 from zoo.testing import settle_batch_norm
@@ -23,11 +24,15 @@ IMAGE_SIZE = 32
 BATCH = 2
 
 ARCHS = ("mobilenet_v2", "resnet18", "tv_mobilenet_v2")
-PRESETS = ("fbgemm-minmax", "fbgemm-histogram", "qnnpack-minmax", "qnnpack-histogram", "x86-histogram",
-           "fbgemm-qat", "qnnpack-qat", "x86-qat", "dynamic-int8")
-MODES = ("eager", "fx")
+TORCH_AO = ("eager", "fx")
+# Each built-in preset and the backends it names.
+PRESETS = {
+    "fbgemm-minmax": TORCH_AO, "fbgemm-histogram": TORCH_AO, "qnnpack-minmax": TORCH_AO,
+    "qnnpack-histogram": TORCH_AO, "x86-histogram": TORCH_AO, "fbgemm-qat": TORCH_AO, "qnnpack-qat": TORCH_AO,
+    "x86-qat": TORCH_AO, "dynamic-int8": TORCH_AO, "x86-pt2e": ("pt2e",), "x86-pt2e-qat": ("pt2e",),
+}
 
-# The one case per preset that runs under -m "not slow", spread over the architectures and both modes.
+# The one case per preset that runs under -m "not slow", spread over the architectures and backends.
 QUICK = {
     "fbgemm-minmax": ("mobilenet_v2", "eager"),
     "fbgemm-histogram": ("resnet18", "fx"),
@@ -38,6 +43,9 @@ QUICK = {
     "qnnpack-qat": ("mobilenet_v2", "fx"),
     "x86-qat": ("tv_mobilenet_v2", "eager"),
     "dynamic-int8": ("resnet18", "fx"),
+    "x86-pt2e": ("tv_mobilenet_v2", "pt2e"),
+    # pt2e QAT's convert folds BN by exporting ~40 patterns, about half a minute a model: slow cases only.
+    "x86-pt2e-qat": None,
 }
 
 
@@ -50,11 +58,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def matrix():
-    for preset in PRESETS:
+    for preset, backends in PRESETS.items():
         for arch in ARCHS:
-            for mode in MODES:
-                marks = () if QUICK[preset] == (arch, mode) else (pytest.mark.slow,)
-                yield pytest.param(arch, preset, mode, id=f"{arch}-{preset}-{mode}", marks=marks)
+            for backend in backends:
+                marks = () if QUICK[preset] == (arch, backend) else (pytest.mark.slow,)
+                yield pytest.param(arch, preset, backend, id=f"{arch}-{preset}-{backend}", marks=marks)
 
 
 def random_images(count: int, seed: int) -> torch.Tensor:
@@ -82,18 +90,18 @@ def train_a_little(prepared: nn.Module, lr: float) -> None:
         optimizer.step()
 
 
-def quantized_model(spec, preset, mode, patterns) -> nn.Module:
+def quantized_model(spec, preset, backend, patterns) -> nn.Module:
     # Not skeleton's seed 0, so a skeleton that kept its own values would be caught.
     torch.manual_seed(1234)
     float_model = settle_batch_norm(spec.build(NUM_CLASSES), random_images(8, seed=0))
     if preset.method == "dynamic":
-        return quantize.quantize_dynamic(float_model, spec, preset, mode, IMAGE_SIZE)
-    prepared = quantize.prepare(float_model, spec, preset, mode, IMAGE_SIZE, patterns)
+        return quantize.quantize_dynamic(float_model, spec, preset, backend, IMAGE_SIZE)
+    prepared = quantize.prepare(float_model, spec, preset, backend, IMAGE_SIZE, patterns)
     if preset.method == "static":
         quantize.calibrate(prepared, calibration_loader())
     else:
         train_a_little(prepared, preset.qat_lr)
-    return quantize.convert(prepared, mode)
+    return quantize.convert(prepared, backend)
 
 
 def assert_same_value(expected, actual, where: str) -> None:
@@ -138,28 +146,30 @@ def assert_same_state(expected, actual) -> None:
 def test_the_matrix_covers_every_builtin_model_and_preset():
     catalog = PluginHost().catalog()
     assert set(ARCHS) == set(catalog.models)
-    assert set(PRESETS) == {name for name, p in catalog.presets.items() if p.method in ("static", "qat", "dynamic")}
+    assert PRESETS == {name: tuple(catalog.preset_backends(p)) for name, p in catalog.presets.items()}
 
 
-@pytest.mark.parametrize(("arch", "preset_name", "mode"), list(matrix()))
-def test_round_trip_is_bit_identical(arch, preset_name, mode):
+@pytest.mark.parametrize(("arch", "preset_name", "backend_name"), list(matrix()))
+def test_round_trip_is_bit_identical(arch, preset_name, backend_name):
     catalog = get_catalog()
-    spec, preset = catalog.model(arch), catalog.preset(preset_name)
+    spec, backend = catalog.model(arch), catalog.backend(backend_name)
+    preset, _ = backend.adapt(catalog.preset(preset_name))
     patterns = list(catalog.fusion_patterns.values())
     images = random_images(BATCH, seed=3)
     with backend.engine(preset.engine):
-        original = quantized_model(spec, preset, mode, patterns)
-        decoded = codec.decode(codec.encode(original.state_dict()))
-        assert_same_state(original.state_dict(), decoded)
+        original = quantized_model(spec, preset, backend, patterns)
+        state = backend.state_dict(original)
+        decoded = codec.decode(codec.encode(state))
+        assert_same_state(state, decoded)
 
-        reloaded = quantize.skeleton(spec, preset, mode, NUM_CLASSES, IMAGE_SIZE, patterns)
+        reloaded = quantize.skeleton(spec, preset, backend, NUM_CLASSES, IMAGE_SIZE, patterns)
         with torch.no_grad():
             expected = original(images)
             assert expected.std() > 0, "the int8 model's outputs are constant: the test proves nothing"
             assert not torch.equal(reloaded(images), expected), "the skeleton already matched: the test proves nothing"
-            codec.load_into(reloaded, decoded)
+            backend.load_state_dict(reloaded, decoded)
             assert torch.equal(reloaded(images), expected)
-        assert_same_state(original.state_dict(), reloaded.state_dict())
+        assert_same_state(state, backend.state_dict(reloaded))
 
 
 class TinyLstm(nn.Module):
@@ -178,12 +188,12 @@ def dynamic_lstm(seed: int) -> nn.Module:
     catalog = get_catalog()
     types = [catalog.module_type(name) for name in catalog.preset("dynamic-int8").dynamic_modules]
     example = (torch.randn(BATCH, 5, 8),)
-    return backend.quantize_dynamic(TinyLstm().eval(), types, "eager", example)
+    return torch_ao.EagerBackend().quantize_dynamic(TinyLstm().eval(), types, example)
 
 
 def test_dynamic_lstm_round_trip_is_bit_identical():
     sequences = torch.randn(BATCH, 5, 8, generator=torch.Generator().manual_seed(4))
-    with backend.engine("x86"), torch.no_grad():
+    with torch_ao.engine("x86"), torch.no_grad():
         original = dynamic_lstm(seed=1)
         decoded = codec.decode(codec.encode(original.state_dict()))
         assert_same_state(original.state_dict(), decoded)
@@ -194,7 +204,7 @@ def test_dynamic_lstm_round_trip_is_bit_identical():
 
 
 def small_int8_model() -> nn.Module:
-    with backend.engine("x86"):
+    with torch_ao.engine("x86"):
         return dynamic_lstm(seed=5)
 
 

@@ -67,7 +67,7 @@ def test_zoo_lists_what_the_installed_plugin_adds(site):
 
     models = {m["name"]: m for m in zoo_json(site, "models")}
     assert {"tinycnn", "mobilenet_v2", "resnet18"} <= set(models)
-    expected = {"plugin": "example", "plugin_version": "0.1.0", "modes": ["eager", "fx"], "fuse": "fusion patterns",
+    expected = {"plugin": "example", "plugin_version": "0.1.0", "backends": None, "fuse": "fusion patterns",
                 "input_size": 32, "in_channels": 3, "weights": []}
     assert {key: models["tinycnn"][key] for key in expected} == expected
     presets = {p["name"]: p for p in zoo_json(site, "presets")}
@@ -91,12 +91,12 @@ def test_train_then_quantize_in_eager_and_fx_mode_records_models_that_reload(sit
     assert card["plugin"] == {"name": "example", "version": "0.1.0"}
     assert card["metrics"]["top1"] >= 60, "Shapes has 6 classes: TinyCNN should be far above chance (16.7 %)"
 
-    for mode in ("eager", "fx"):
-        name = f"tinycnn-shapes-int8-{mode}"
+    for backend in ("eager", "fx"):
+        name = f"tinycnn-shapes-int8-{backend}"
         result = zoo_json(site, *registry, "quantize", "tinycnn", "--preset", "fbgemm-histogram", "--dataset",
-                          "shapes", "--mode", mode, "--calibration-images", "128", "--eval-limit", "300",
+                          "shapes", "--backend", backend, "--calibration-images", "128", "--eval-limit", "300",
                           "--latency-runs", "5", "--name", name)
-        assert (result["arch"], result["preset"], result["mode"]) == ("tinycnn", "fbgemm-histogram", mode)
+        assert (result["arch"], result["preset"], result["backend"]) == ("tinycnn", "fbgemm-histogram", backend)
         assert result["plugin"] == {"name": "example", "package": "zoo-example-plugin", "version": "0.1.0"}
         # Without --weights, quantize starts from what `zoo train` recorded.
         assert result["parent"]["name"].startswith("tinycnn-shapes@")
@@ -123,26 +123,27 @@ def importable(site, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["eager", "fx"])
-def test_a_recorded_example_model_reloads_bit_identically(importable, tmp_path, mode):
-    from zoo import backend, data
+@pytest.mark.parametrize("backend", ["eager", "fx"])
+def test_a_recorded_example_model_reloads_bit_identically(importable, tmp_path, backend):
+    from zoo import data
+    from zoo.plugins import get_catalog
     from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
     from zoo_registry.loading import load_reference
     from zoo_registry.record import record_quantized
     from zoo_registry.store import Registry
 
     produced = run_quantize(QuantizeOptions(
-        arch="tinycnn", preset="fbgemm-histogram", dataset="shapes", weights="random", mode=mode,
+        arch="tinycnn", preset="fbgemm-histogram", dataset="shapes", weights="random", backend=backend,
         calibration_images=64, eval_limit=64, latency=LatencyOptions(runs=2, warmup=1)))
     registry = Registry(tmp_path / "registry")
     entry = record_quantized(registry, produced)
     reloaded, config, _ = load_reference(entry.name, registry)
-    assert (config["plugin"]["package"], config["mode"]) == ("zoo-example-plugin", mode)
+    assert (config["plugin"]["package"], config["backend"]) == ("zoo-example-plugin", backend)
 
     selection = produced.selection
     test_set = data.first(data.load_split(selection.dataset, selection.data, "test"), 16)
     images = torch.stack([image for image, _ in test_set])
-    with backend.engine(config["engine"]), torch.no_grad():
+    with get_catalog().backend(backend).engine(config["engine"]), torch.no_grad():
         expected = produced.model(images)
         assert torch.unique(expected).numel() > 1, "constant outputs: comparing them would prove nothing"
         assert torch.equal(reloaded(images), expected)

@@ -20,6 +20,7 @@ import pytest
 import torch
 from torch import nn
 
+import zoo
 from zoo import ModelSpec, data, hookspecs, quantize
 from zoo.errors import IncompatibleError
 from zoo.plugins import HOOKS, PluginHost
@@ -113,12 +114,12 @@ def catalog_with(*hooks: str):
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.mark.parametrize("mode", ["eager", "fx"])
-def test_hook_register_models(mode):
+@pytest.mark.parametrize("backend", ["eager", "fx"])
+def test_hook_register_models(backend):
     catalog = catalog_with("register_models")
     assert catalog.reports["guide_models"].registered == {"model": ["minicnn"]}
-    result = check_model("minicnn", mode=mode, catalog=catalog)
-    assert result.fused == ([["1", "2", "3"]] if mode == "eager" else None)
+    result = check_model("minicnn", backend=backend, catalog=catalog)
+    assert result.fused == [["1", "2", "3"]]
     with torch.no_grad():
         assert result.model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
@@ -140,6 +141,23 @@ def test_hook_register_fusion_patterns():
     assert fuse(PluginHost().catalog().fusion_patterns.values()) == (nn.Conv3d, True)
 
 
+def test_hook_register_backends():
+    catalog = catalog_with("register_backends")
+    assert catalog.reports["guide_backends"].registered == {"backend": ["fx-float-ends"]}
+    # fbgemm-histogram names no backend, so every backend with its engine and method applies it.
+    assert catalog.preset_backends(catalog.preset("fbgemm-histogram")) == ["eager", "fx", "fx-float-ends"]
+    spec = ModelSpec("three-convs", build=lambda num_classes: nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Conv2d(8, num_classes, 3),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten()), description="three convolutions", input_size=16)
+    host = PluginHost()
+    host.add(guide_plugin("register_backends"), "guide_backends")
+    host.add(types.SimpleNamespace(register_models=zoo.hookimpl(lambda register: register(spec))), "three")
+    result = check_model("three-convs", backend="fx-float-ends", catalog=host.catalog(strict=True))
+    # float, int8, float (quantized modules carry an output scale); check_model also checked the round trip
+    convs = [result.model.get_submodule(name) for name in ("0", "2", "4")]
+    assert [hasattr(conv, "scale") for conv in convs] == [False, True, False]
+
+
 def test_hook_register_module_types():
     class GruCellClassifier(nn.Module):
         def __init__(self):
@@ -155,7 +173,8 @@ def test_hook_register_module_types():
     spec = ModelSpec("gru-cell", build=lambda num_classes: GruCellClassifier(), description="a GRU cell")
     torch.manual_seed(0)
     model, inputs = GruCellClassifier().eval(), torch.randn(3, 8)
-    int8 = quantize.quantize_dynamic(model, spec, catalog.preset("dynamic-int8-gru-cell"), "eager", 8, catalog)
+    int8 = quantize.quantize_dynamic(model, spec, catalog.preset("dynamic-int8-gru-cell"), catalog.backend("eager"),
+                                     8, catalog)
     assert type(int8.cell) is torch.ao.nn.quantized.dynamic.GRUCell
     assert type(int8.head) is torch.ao.nn.quantized.dynamic.Linear
     with torch.no_grad():

@@ -58,10 +58,15 @@ def test_a_plugin_that_registers_records_its_name_and_owner():
 
 
 def test_zoo_plugins_env_limits_which_plugins_load(monkeypatch):
-    monkeypatch.setenv("ZOO_PLUGINS", "presets")
+    monkeypatch.setenv("ZOO_PLUGINS", "presets,backends,module_types")
     catalog = PluginHost().catalog()
-    assert list(catalog.reports) == ["presets"]
-    assert not catalog.models and catalog.presets
+    assert sorted(catalog.reports) == ["backends", "module_types", "presets"]
+    assert not catalog.models and catalog.presets and not catalog.failures()
+    # Presets need a backend that applies them: alone, each is refused and says why.
+    monkeypatch.setenv("ZOO_PLUGINS", "presets")
+    alone = PluginHost().catalog()
+    assert not alone.presets
+    assert "no installed plugin provides a backend with engine 'fbgemm'" in alone.reports["presets"].errors[0]
     monkeypatch.setenv("ZOO_PLUGINS", "")
     assert not PluginHost().catalog().reports
 
@@ -145,7 +150,8 @@ def test_unknown_names_suggest_the_closest_choice():
 
 @pytest.mark.parametrize("make, message", [
     (lambda: ModelSpec("Bad Name", build=len, description="x"), "invalid model name"),
-    (lambda: ModelSpec("ok", build=len, description="x", modes=("graph",)), "modes"),
+    (lambda: ModelSpec("ok", build=len, description="x", backends=()), "backends must be None or a non-empty"),
+    (lambda: ModelSpec("ok", build=len, description="x", backends=("Graph",)), "invalid backend name"),
     (lambda: Preset("p", "fbgemm", "static", description="x"), "needs activation and weight"),
     (lambda: Preset("p", "fbgemm", "dynamic", description="x"), "dynamic_modules"),
     (lambda: Preset("p", "fbgemm", "ptq", description="x", activation=Observer("minmax"),

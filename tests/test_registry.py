@@ -55,7 +55,7 @@ def test_a_recorded_model_lists_resolves_and_reloads_bit_identically(registry, p
 def test_the_card_holds_what_a_reader_needs(registry, produced):
     entry = record_quantized(registry, produced, "card-check")
     _, card, _ = registry.open(entry)
-    for key in ("name", "version", "arch", "plugin", "preset", "engine", "method", "mode", "dataset", "metrics",
+    for key in ("name", "version", "arch", "plugin", "preset", "engine", "method", "backend", "dataset", "metrics",
                 "baseline", "calibration", "seed", "parent", "versions", "created", "files"):
         assert key in card, key
     assert card["plugin"] == {"name": "mobilenet_v2", "package": "zoo", "version": zoo.__version__}
@@ -319,7 +319,8 @@ def test_a_model_that_would_not_reload_as_made_is_not_recorded(registry):
 def test_a_non_finite_scale_is_refused():
     from zoo.quantize import check_finite
 
-    module = torch.nn.Module()
-    module.register_buffer("scale", torch.tensor(float("nan")))
     with pytest.raises(ZooError, match="non-finite scale in 'scale'"):
-        check_finite(module)
+        check_finite({"scale": torch.tensor(float("nan"))})
+    with pytest.raises(ZooError, match="non-finite scale in 'quantize.scale'"):
+        check_finite({"quantize.scale": float("inf")})
+    check_finite({"scale": torch.tensor(0.5), "quantize.scale": 0.25})

@@ -55,7 +55,7 @@ def catalog_with(spec: ModelSpec, plugin_also: str | None = None):
 def test_a_sound_model_passes_with_every_method(preset):
     catalog = catalog_with(ModelSpec("sound", sound, description="sound", input_size=16))
     result = check_model("sound", preset=preset, catalog=catalog, num_classes=3)
-    assert (result.arch, result.preset, result.mode) == ("sound", preset, "eager")
+    assert (result.arch, result.preset, result.backend) == ("sound", preset, "eager")
     assert result.fused == [["1", "2", "3"]]
     assert result.size_bytes > 0 and result.max_abs_error >= 0
     assert result.model(torch.randn(2, 3, 16, 16)).shape == (2, 3)

@@ -7,11 +7,12 @@ registers. Importing zoo does not import torch.
 from zoo.api import load
 from zoo.errors import DatasetUnavailableError, IncompatibleError, UnknownNameError, ZooError
 from zoo.hookspecs import hookimpl, hookspec
-from zoo.specs import DatasetSpec, FusionPattern, KnownWeights, ModelSpec, ModuleType, Observer, Preset
+from zoo.specs import BackendSpec, DatasetSpec, FusionPattern, KnownWeights, ModelSpec, ModuleType, Observer, Preset
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackendSpec",
     "DatasetSpec",
     "DatasetUnavailableError",
     "FusionPattern",

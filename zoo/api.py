@@ -11,12 +11,12 @@ def load(reference: str, registry: str | None = None):
     model, torch's quantized engine is set to the one it was made for, as
     torchvision does for its quantized models.
     """
-    import torch
-
+    from zoo.plugins import get_catalog
+    from zoo_registry.config import backend_of
     from zoo_registry.loading import load_reference
     from zoo_registry.store import Registry
 
     model, config, _ = load_reference(reference, Registry(registry))
-    if config.get("engine"):
-        torch.backends.quantized.engine = config["engine"]
+    if backend_of(config):
+        get_catalog().backend(backend_of(config)).set_engine(config.get("engine"))
     return model

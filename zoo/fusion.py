@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from torch import fx, nn
 
-from zoo import backend
+from zoo.backends.torch_ao import fuse_modules
 from zoo.errors import IncompatibleError
 from zoo.specs import FusionPattern
 
@@ -95,7 +95,7 @@ def apply_patterns(model: nn.Module, patterns: Iterable[FusionPattern], is_qat: 
     chains = find_chains(model, patterns, catalog)
     for name, group in chains:
         try:
-            backend.fuse_modules(model, [group], is_qat=is_qat)
+            fuse_modules(model, [group], is_qat=is_qat)
         except Exception as exc:
             raise IncompatibleError(f"fusion pattern '{name}' cannot fuse {group}: {exc}") from None
     return [group for _, group in chains]

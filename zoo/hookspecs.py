@@ -19,6 +19,11 @@ def register_module_types(register):
 
 
 @hookspec
+def register_backends(register):
+    """Register quantization backends: ``register(BackendSpec(...))``."""
+
+
+@hookspec
 def register_models(register):
     """Register architectures: ``register(ModelSpec(...))``."""
 

@@ -19,7 +19,7 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.errors import IncompatibleError, PluginError, UnknownNameError, closest_match
-from zoo.specs import DatasetSpec, FusionPattern, ModelSpec, ModuleType, Preset
+from zoo.specs import BackendSpec, DatasetSpec, FusionPattern, ModelSpec, ModuleType, Preset
 
 ENTRY_POINT_GROUP = "zoo"
 # The distribution whose entry points are the built-in plugins.
@@ -30,9 +30,10 @@ PLUGINS_ENV = "ZOO_PLUGINS"
 STRICT_ENV = "ZOO_STRICT_PLUGINS"
 
 # hook name -> (kind as users read it, the type a registration must have).
-# Module types come first: presets and fusion patterns are checked against them as they register.
+# Module types and backends come first: presets and fusion patterns are checked against them as they register.
 HOOKS: dict[str, tuple[str, type]] = {
     "register_module_types": ("module type", ModuleType),
+    "register_backends": ("backend", BackendSpec),
     "register_models": ("model", ModelSpec),
     "register_fusion_patterns": ("fusion pattern", FusionPattern),
     "register_presets": ("preset", Preset),
@@ -69,6 +70,7 @@ class Catalog:
     """Everything the loaded plugins registered, keyed by name."""
 
     module_types: dict[str, ModuleType] = field(default_factory=dict)
+    backends: dict[str, BackendSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     fusion_patterns: dict[str, FusionPattern] = field(default_factory=dict)
     presets: dict[str, Preset] = field(default_factory=dict)
@@ -76,10 +78,12 @@ class Catalog:
     aliases: dict[str, str] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     reports: dict[str, PluginReport] = field(default_factory=dict)
+    loaded_backends: dict[str, Any] = field(default_factory=dict)
 
     def _table(self, kind: str) -> dict[str, Any]:
         return {
             "module type": self.module_types,
+            "backend": self.backends,
             "model": self.models,
             "fusion pattern": self.fusion_patterns,
             "preset": self.presets,
@@ -101,6 +105,37 @@ class Catalog:
         if name not in self.datasets:
             raise UnknownNameError("dataset", name, self.datasets)
         return self.datasets[name]
+
+    def preset_backends(self, preset: Preset) -> list[str]:
+        """The backends that can apply ``preset``: those it names, else every registered one with its engine and
+        method, in registration order. The first is the default."""
+        if preset.backends is not None:
+            return list(preset.backends)
+        return [name for name, spec in self.backends.items()
+                if preset.engine in spec.engines and preset.method in spec.methods]
+
+    def backend(self, name: str):
+        """The backend object registered as ``name``, loaded on first use (see ``zoo.backends.Backend``).
+
+        Raises:
+            UnknownNameError: no plugin registered ``name``.
+            IncompatibleError: its library is not installed (the message says what to install).
+            PluginError: its plugin's ``load`` failed otherwise.
+        """
+        if name not in self.backends:
+            raise UnknownNameError("backend", name, self.backends)
+        if name not in self.loaded_backends:
+            spec = self.backends[name]
+            plugin = self.owner("backend", name)
+            try:
+                self.loaded_backends[name] = spec.load()
+            except ImportError as exc:
+                hint = f": {spec.install}" if spec.install else ""
+                raise IncompatibleError(f"backend '{name}' needs a library that is not installed ({exc}){hint}") from None
+            except Exception as exc:
+                raise PluginError(f"plugin '{plugin}': backend '{name}' failed to load: {type(exc).__name__}: "
+                                  f"{_first_line(exc)}") from None
+        return self.loaded_backends[name]
 
     def module_type(self, name: str | type) -> type:
         """The module class ``name`` stands for, if an installed plugin allows it.
@@ -288,6 +323,10 @@ class PluginHost:
                     fail(report, f"{kind} '{name}' from {_described(report)} is already registered by "
                                  f"{_described(other)}")
                     return
+            problem = _backend_problem(catalog, kind, spec)
+            if problem:
+                fail(report, problem)
+                return
             unknown = _unallowed_module_types(catalog, kind, spec)
             if unknown:
                 fail(report, f"{kind} '{spec.name}' names module type {_shown(unknown[0])}, which no installed plugin "
@@ -300,6 +339,29 @@ class PluginHost:
             report.registered.setdefault(kind, []).append(spec.name)
 
         return register
+
+
+def _backend_problem(catalog: Catalog, kind: str, spec: Any) -> str | None:
+    """Why a preset cannot be applied by the backends it names, or by any registered backend, or None."""
+    if kind != "preset":
+        return None
+    if spec.backends is None:
+        if catalog.preset_backends(spec):
+            return None
+        return (f"preset '{spec.name}': no installed plugin provides a backend with engine '{spec.engine}' for "
+                f"{spec.method} quantization; backends: {', '.join(sorted(catalog.backends)) or '(none)'}")
+    for name in spec.backends:
+        backend = catalog.backends.get(name)
+        if backend is None:
+            return (f"preset '{spec.name}' names backend '{name}', which no installed plugin provides; "
+                    f"backends: {', '.join(sorted(catalog.backends)) or '(none)'}")
+        if spec.engine not in backend.engines:
+            return (f"preset '{spec.name}': backend '{name}' has no engine '{spec.engine}'; "
+                    f"its engines: {', '.join(backend.engines)}")
+        if spec.method not in backend.methods:
+            return (f"preset '{spec.name}': backend '{name}' cannot do {spec.method} quantization; "
+                    f"it does {', '.join(backend.methods)}")
+    return None
 
 
 def _unallowed_module_types(catalog: Catalog, kind: str, spec: Any) -> list[Any]:

@@ -1,7 +1,8 @@
 """The steps from a float model to an int8 one: fuse, prepare, calibrate or train, convert.
 
-These functions know no architecture: what they need of a model comes from its
-ModelSpec, and every torch.ao call goes through ``zoo.backend``. ``skeleton``
+These functions know no architecture and no backend: what they need of a model
+comes from its ModelSpec, and every quantization call goes through the
+backend object (``zoo.backends.Backend``) the caller passes. ``skeleton``
 builds the same int8 module tree without data, which is what a stored state
 dict is loaded into.
 """
@@ -9,14 +10,16 @@ dict is loaded into.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from zoo import backend, fusion
-from zoo.errors import ZooError
+from zoo import fusion
+from zoo.errors import IncompatibleError, ZooError
 from zoo.progress import bar
 from zoo.specs import FusionPattern, ModelSpec, Preset
 from zoo.train import QatRecipe, train_qat
@@ -40,18 +43,34 @@ def fuse(model: nn.Module, spec: ModelSpec, patterns: Iterable[FusionPattern], i
     return model
 
 
-def prepare(float_model: nn.Module, spec: ModelSpec, preset: Preset, mode: str, image_size: int,
-            patterns: Iterable[FusionPattern], catalog=None) -> nn.Module:
-    """A copy of ``float_model`` with observers (static) or fake-quantizers (QAT) inserted.
+def choose_backend(spec: ModelSpec, preset: Preset, requested: str | None, catalog) -> str:
+    """The backend to use: ``requested``, else the preset's default; refused, before any work starts, when the
+    preset or the model does not go through it."""
+    usable = catalog.preset_backends(preset)
+    if requested is not None and requested not in catalog.backends:
+        from zoo.errors import UnknownNameError
 
-    Eager mode fuses first; FX mode fuses as part of its own prepare.
-    """
+        raise UnknownNameError("backend", requested, catalog.backends)
+    backend_name = requested or usable[0]
+    if backend_name not in usable:
+        raise IncompatibleError(f"preset '{preset.name}' does not work with backend '{backend_name}'; "
+                                f"it works with: {', '.join(usable)}")
+    if not spec.supports(backend_name):
+        raise IncompatibleError(f"model '{spec.name}' does not go through backend '{backend_name}'; "
+                                f"it goes through: {', '.join(spec.backends or ())}")
+    return backend_name
+
+
+def prepare(float_model: nn.Module, spec: ModelSpec, preset: Preset, backend, image_size: int,
+            patterns: Iterable[FusionPattern], catalog=None) -> nn.Module:
+    """A copy of ``float_model`` with observers (static) or fake-quantizers (QAT) inserted by ``backend``."""
     model = copy.deepcopy(float_model)
-    is_qat = preset.method == "qat"
-    if mode == "eager":
-        fuse(model, spec, patterns, is_qat, catalog)
-    model.train(is_qat)
-    return backend.prepare(model, preset, mode, example_inputs(spec, image_size))
+    patterns = list(patterns)
+
+    def fuse_model(target: nn.Module, is_qat: bool) -> None:
+        fuse(target, spec, patterns, is_qat, catalog)
+
+    return backend.prepare(model, preset, example_inputs(spec, image_size, batch_size=2), fuse_model)
 
 
 @torch.no_grad()
@@ -66,45 +85,50 @@ def calibrate(model: nn.Module, loader: DataLoader) -> int:
     return seen
 
 
-def convert(prepared: nn.Module, mode: str) -> nn.Module:
-    model = backend.convert(prepared, mode).eval()
-    check_finite(model)
+def convert(prepared: nn.Module, backend) -> nn.Module:
+    model = backend.convert(prepared)
+    check_finite(backend.state_dict(model))
     return model
 
 
-def check_finite(model: nn.Module) -> None:
+def check_finite(state: Mapping[str, Any]) -> None:
     """Refuse an int8 model with a NaN or infinite scale: it would save fine and fail when run."""
-    for key, value in model.state_dict().items():
-        tensors = value if isinstance(value, tuple) else (value,)
-        for tensor in tensors:
-            if not isinstance(tensor, torch.Tensor):
-                continue
-            if tensor.is_quantized:
-                scales = (tensor.q_per_channel_scales() if tensor.qscheme() in PER_CHANNEL
-                          else torch.tensor(tensor.q_scale()))
-            elif key.endswith("scale") and tensor.is_floating_point():
-                scales = tensor
+    for key, value in state.items():
+        values = value if isinstance(value, tuple) else (value,)
+        for item in values:
+            if isinstance(item, torch.Tensor):
+                if item.is_quantized:
+                    scales = (item.q_per_channel_scales() if item.qscheme() in PER_CHANNEL
+                              else torch.tensor(item.q_scale()))
+                elif key.endswith("scale") and item.is_floating_point():
+                    scales = item
+                else:
+                    continue
+                finite = bool(torch.isfinite(scales).all())
+            elif isinstance(item, float) and key.endswith("scale"):
+                finite = math.isfinite(item)
             else:
                 continue
-            if not torch.isfinite(scales).all():
+            if not finite:
                 raise ZooError(f"quantization produced a non-finite scale in '{key}' (training diverged?); "
                                "for QAT try a smaller --qat-lr")
 
 
-def quantize_static(float_model, spec, preset, mode, image_size, patterns, calibration: DataLoader, catalog=None):
-    prepared = prepare(float_model, spec, preset, mode, image_size, patterns, catalog)
+def quantize_static(float_model, spec, preset, backend, image_size, patterns, calibration: DataLoader,
+                    catalog=None):
+    prepared = prepare(float_model, spec, preset, backend, image_size, patterns, catalog)
     seen = calibrate(prepared, calibration)
-    return convert(prepared, mode), {"split": "train", "images": seen}
+    return convert(prepared, backend), {"split": "train", "images": seen}
 
 
-def quantize_qat(float_model, spec, preset, mode, image_size, patterns, train_loader: DataLoader,
+def quantize_qat(float_model, spec, preset, backend, image_size, patterns, train_loader: DataLoader,
                  recipe: QatRecipe, catalog=None):
-    prepared = prepare(float_model, spec, preset, mode, image_size, patterns, catalog)
-    history = train_qat(prepared, train_loader, recipe)
-    return convert(prepared, mode), history
+    prepared = prepare(float_model, spec, preset, backend, image_size, patterns, catalog)
+    history = train_qat(prepared, train_loader, recipe, backend)
+    return convert(prepared, backend), history
 
 
-def quantize_dynamic(float_model, spec, preset, mode, image_size, catalog=None):
+def quantize_dynamic(float_model, spec, preset, backend, image_size, catalog=None):
     """Dynamic quantization of the modules ``preset.dynamic_modules`` names.
 
     The names resolve only through the module types installed plugins allow
@@ -115,12 +139,12 @@ def quantize_dynamic(float_model, spec, preset, mode, image_size, catalog=None):
 
     types = [(catalog or get_catalog()).module_type(name) for name in preset.dynamic_modules]
     model = copy.deepcopy(float_model).eval()
-    return backend.quantize_dynamic(model, types, mode, example_inputs(spec, image_size)).eval()
+    return backend.quantize_dynamic(model, types, example_inputs(spec, image_size, batch_size=2))
 
 
-def skeleton(spec: ModelSpec, preset: Preset, mode: str, num_classes: int, image_size: int,
+def skeleton(spec: ModelSpec, preset: Preset, backend, num_classes: int, image_size: int,
              patterns: Iterable[FusionPattern], catalog=None) -> nn.Module:
-    """The int8 module tree of ``spec`` under ``preset`` and ``mode``, with placeholder values.
+    """The int8 module tree of ``spec`` under ``preset`` and ``backend``, with placeholder values.
 
     Built the way a quantized model is made (float → fuse → prepare → convert)
     but with no data, so a stored int8 state dict can be loaded into it.
@@ -130,10 +154,10 @@ def skeleton(spec: ModelSpec, preset: Preset, mode: str, num_classes: int, image
         float_model = spec.build(num_classes).eval()
     with backend.engine(preset.engine):
         if preset.method == "dynamic":
-            return quantize_dynamic(float_model, spec, preset, mode, image_size, catalog)
-        prepared = prepare(float_model, spec, preset, mode, image_size, patterns, catalog)
+            return quantize_dynamic(float_model, spec, preset, backend, image_size, catalog)
+        prepared = prepare(float_model, spec, preset, backend, image_size, patterns, catalog)
         # One pass gives every observer a range, so convert computes no placeholder from an empty one.
         prepared.eval()
         with torch.no_grad():
-            prepared(*example_inputs(spec, image_size))
-        return convert(prepared, mode)
+            prepared(*example_inputs(spec, image_size, batch_size=2))
+        return convert(prepared, backend)

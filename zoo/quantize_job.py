@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from zoo import backend, data, quantize
+from zoo import data, quantize
 from zoo.errors import ZooError
 from zoo.evaluate import accuracy
 from zoo.latency import measure
 from zoo.plugins import Catalog, get_catalog
-from zoo.selection import Selection, check_mode, check_preset, select
+from zoo.selection import Selection, select
 from zoo.specs import Preset
 from zoo.train import QatRecipe
 from zoo.versions import versions
@@ -40,7 +40,8 @@ class QuantizeOptions:
     preset: str
     dataset: str = "fashion-mnist"
     weights: str | None = None
-    mode: str = "eager"
+    # None: the preset's default backend (the first it names)
+    backend: str | None = None
     data_dir: str | None = None
     image_size: int | None = None
     calibration_images: int | None = None
@@ -63,6 +64,8 @@ class Quantized:
     result: dict
     selection: Selection
     preset: Preset
+    """The preset as it ran on this machine (after the backend adapted it)."""
+    backend: str
 
 
 def qat_recipe(preset: Preset, overrides: dict) -> QatRecipe:
@@ -81,39 +84,43 @@ def float_size_bytes(model: nn.Module) -> int:
     return len(save({k: v.detach().contiguous() for k, v in model.state_dict().items()}))
 
 
-def int8_size_bytes(model: nn.Module) -> int:
+def int8_size_bytes(model: nn.Module, backend) -> int:
     """Bytes of the int8 weights as zoo saves them (the registry's safetensors codec)."""
     from zoo_registry import codec
 
-    return len(codec.encode(model.state_dict()))
+    return len(codec.encode(backend.state_dict(model)))
 
 
-def _select(options: QuantizeOptions, catalog: Catalog) -> tuple[Selection, Preset]:
+def _select(options: QuantizeOptions, catalog: Catalog) -> tuple[Selection, Preset, str, object, list[str]]:
+    """Everything named, checked: (selection, preset as it runs here, backend name, backend, notes on the preset)."""
     preset = catalog.preset(options.preset)
     selection = select(options.arch, options.dataset, options.weights, options.data_dir, options.image_size, catalog)
-    check_mode(selection.spec, options.mode)
-    check_preset(preset)
-    return selection, preset
+    backend_name = quantize.choose_backend(selection.spec, preset, options.backend, catalog)
+    backend = catalog.backend(backend_name)
+    backend.check(preset)
+    preset, notes = backend.adapt(preset)
+    return selection, preset, backend_name, backend, notes
 
 
-def _quantize(float_model: nn.Module, selection: Selection, preset: Preset, options: QuantizeOptions) -> tuple:
+def _quantize(float_model: nn.Module, selection: Selection, preset: Preset, backend,
+              options: QuantizeOptions) -> tuple:
     """The int8 model, and how it was made (calibration set or QAT history)."""
     spec, config = selection.spec, selection.data
     patterns = list(selection.catalog.fusion_patterns.values())
     size = config.image_size
     if preset.method == "dynamic":
-        return quantize.quantize_dynamic(float_model, spec, preset, options.mode, size, selection.catalog), {}
+        return quantize.quantize_dynamic(float_model, spec, preset, backend, size, selection.catalog), {}
     if preset.method == "qat":
         recipe = qat_recipe(preset, options.qat)
         train_set = data.load_split(selection.dataset, config, "train", train=True)
         loader = data.loader(train_set, recipe.batch_size, shuffle=True, seed=options.seed)
-        model, history = quantize.quantize_qat(float_model, spec, preset, options.mode, size, patterns, loader, recipe,
+        model, history = quantize.quantize_qat(float_model, spec, preset, backend, size, patterns, loader, recipe,
                                                selection.catalog)
         return model, {"qat": {"recipe": dataclasses.asdict(recipe), "history": history}}
     count = options.calibration_images or preset.calibration_images
     calibration_set = data.sample(data.load_split(selection.dataset, config, "train"), count, options.seed)
     loader = data.loader(calibration_set, options.eval_batch_size)
-    model, calibration = quantize.quantize_static(float_model, spec, preset, options.mode, size, patterns, loader,
+    model, calibration = quantize.quantize_static(float_model, spec, preset, backend, size, patterns, loader,
                                                   selection.catalog)
     return model, {"calibration": calibration}
 
@@ -127,7 +134,7 @@ def _fused_accuracy(float_model, selection: Selection, test_loader) -> dict:
 
 def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Quantized:
     catalog = catalog or get_catalog()
-    selection, preset = _select(options, catalog)
+    selection, preset, backend_name, backend, notes = _select(options, catalog)
     started = time.perf_counter()
     created = datetime.datetime.now(datetime.timezone.utc)
     torch.manual_seed(options.seed)
@@ -139,7 +146,7 @@ def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Qu
     fused = _fused_accuracy(float_model, selection, test_loader) if options.fused_baseline else None
 
     with backend.engine(preset.engine):
-        int8_model, provenance = _quantize(float_model, selection, preset, options)
+        int8_model, provenance = _quantize(float_model, selection, preset, backend, options)
         metrics = accuracy(int8_model, test_loader, "evaluating int8")
         example = next(iter(data.loader(test_set, options.latency.batch_size)))[0]
         lat = options.latency
@@ -151,10 +158,11 @@ def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Qu
         "preset": preset.name,
         "engine": preset.engine,
         "method": preset.method,
-        "mode": options.mode,
+        "backend": backend_name,
+        **({"preset_notes": notes} if notes else {}),
         "dataset": {"name": selection.dataset.name, "split": "test", "images": metrics["images"],
                     "image_size": selection.data.image_size, "num_classes": selection.data.num_classes},
-        "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "size_bytes": int8_size_bytes(int8_model),
+        "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "size_bytes": int8_size_bytes(int8_model, backend),
                     "latency": latency["int8"]},
         "baseline": {"top1": baseline["top1"], "top5": baseline["top5"], "size_bytes": float_size_bytes(float_model),
                      "latency": {**latency["float"], "engine": None}},
@@ -167,4 +175,4 @@ def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Qu
         "created": created.isoformat(timespec="seconds"),
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    return Quantized(int8_model, float_model, result, selection, preset)
+    return Quantized(int8_model, float_model, result, selection, preset, backend_name)

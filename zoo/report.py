@@ -30,7 +30,7 @@ def comparison(result: dict) -> str:
     ds = result["dataset"]
     parent = result["parent"]
     lines = [
-        f"{result['arch']} · {result['preset']} ({METHOD_NAMES[result['method']]}, {result['mode']} mode, "
+        f"{result['arch']} · {result['preset']} ({METHOD_NAMES[result['method']]}, backend {result['backend']}, "
         f"engine {result['engine']}) · {ds['name']} {ds['split']} split, {ds['images']} images at "
         f"{ds['image_size']}x{ds['image_size']}",
         f"float weights: {parent['name']} — {parent['source']}"

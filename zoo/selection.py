@@ -1,4 +1,4 @@
-"""Resolving what a command names (architecture, dataset, weights, preset, mode) into checked parts.
+"""Resolving what a command names (architecture, dataset, weights) into checked parts.
 
 Everything that can be wrong with the names is found here, before any long step starts.
 """
@@ -44,15 +44,3 @@ def select(arch: str, dataset: str, requested_weights: str | None, data_dir: str
     config = data.resolve(dataset_spec, data_dir, image_size or choice.image_size, spec.in_channels)
     return Selection(spec, dataset_spec, config, choice, catalog)
 
-
-def check_mode(spec: ModelSpec, mode: str) -> None:
-    if mode not in spec.modes:
-        raise IncompatibleError(
-            f"model '{spec.name}' does not support mode '{mode}'; supported: {', '.join(spec.modes)}"
-        )
-
-
-def check_preset(preset: Preset) -> None:
-    from zoo import backend
-
-    backend.check_engine(preset.engine)

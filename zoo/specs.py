@@ -14,7 +14,6 @@ from typing import Any
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 # A qualified class name: dotted Python identifiers, at least a module and a class.
 QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
-MODES = ("eager", "fx")
 METHODS = ("static", "qat", "dynamic")
 
 
@@ -79,14 +78,16 @@ class ModelSpec:
     ``build(num_classes)`` returns a quantizable float ``nn.Module`` (QuantStub at the
     input, DeQuantStub at the output, FloatFunctional for tensor arithmetic).
     ``fuse(model, is_qat)`` fuses it in place; without one, zoo applies the
-    registered fusion patterns.
+    registered fusion patterns. ``backends`` lists the quantization backends the
+    model is known to go through (``eager``, ``fx``, ``pt2e``...); None means
+    any, and a backend that cannot handle the model says so in one line.
     """
 
     name: str
     build: Callable[[int], Any]
     description: str
     fuse: Callable[[Any, bool], None] | None = None
-    modes: tuple[str, ...] = MODES
+    backends: tuple[str, ...] | None = None
     input_size: int = 224
     in_channels: int = 3
     weights: tuple[KnownWeights, ...] = ()
@@ -100,15 +101,52 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r}: build must be callable")
         if self.fuse is not None and not callable(self.fuse):
             raise ValueError(f"model {self.name!r}: fuse must be callable or None")
-        bad = [m for m in self.modes if m not in MODES]
-        if bad or not self.modes:
-            raise ValueError(f"model {self.name!r}: modes must be a non-empty subset of {MODES}, got {self.modes}")
+        if self.backends is not None:
+            if not isinstance(self.backends, tuple) or not self.backends:
+                raise ValueError(f"model {self.name!r}: backends must be None or a non-empty tuple of backend names, "
+                                 f"got {self.backends!r}")
+            for backend in self.backends:
+                check_name("backend", backend)
         names = [w.name for w in self.weights]
         if len(names) != len(set(names)):
             raise ValueError(f"model {self.name!r}: duplicate weights names in {names}")
 
     def find_weights(self, name: str) -> KnownWeights | None:
         return next((w for w in self.weights if w.name == name), None)
+
+    def supports(self, backend: str) -> bool:
+        return self.backends is None or backend in self.backends
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A quantization backend, registered without importing it.
+
+    ``load()`` returns the backend object (see ``zoo.backends.Backend``); zoo
+    calls it only when a model goes through the backend, so a backend whose
+    library is missing costs nothing until then. ``engines`` and ``methods``
+    say which presets it can apply; ``install`` is what a user runs when
+    ``load`` raises ImportError (e.g. ``pip install 'zoo[pt2e]'``).
+    """
+
+    name: str
+    load: Callable[[], Any]
+    description: str
+    engines: tuple[str, ...]
+    methods: tuple[str, ...] = METHODS
+    install: str = ""
+
+    def __post_init__(self) -> None:
+        check_name("backend", self.name)
+        if not callable(self.load):
+            raise ValueError(f"backend {self.name!r}: load must be callable")
+        if not self.description or "\n" in self.description:
+            raise ValueError(f"backend {self.name!r}: needs a one-line description")
+        if not isinstance(self.engines, tuple) or not self.engines:
+            raise ValueError(f"backend {self.name!r}: engines must be a non-empty tuple")
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise ValueError(f"backend {self.name!r}: methods must be a non-empty subset of {METHODS}")
 
 
 @dataclass(frozen=True)
@@ -189,13 +227,19 @@ class Preset:
 
     ``method`` is ``static`` (post-training, calibrated), ``qat`` (fake-quantized
     training) or ``dynamic`` (weights quantized ahead, activations at run time,
-    for ``dynamic_modules``).
+    for ``dynamic_modules``). ``engine`` is what the backend computes with: a
+    torch.ao quantized engine (fbgemm, x86, qnnpack) or a pt2e quantizer
+    (x86_inductor). ``backends`` names the backends that can apply the preset,
+    the default first; None means every registered backend that has the
+    engine and the method, in the order they registered (zoo's own first:
+    eager, fx, pt2e; see ``zoo backends``).
     """
 
     name: str
     engine: str
     method: str
     description: str
+    backends: tuple[str, ...] | None = None
     activation: Observer | None = None
     weight: Observer | None = None
     dynamic_modules: tuple[str, ...] = ()
@@ -212,6 +256,11 @@ class Preset:
             raise ValueError(f"preset {self.name!r}: method must be one of {METHODS}, got {self.method!r}")
         if not self.description or "\n" in self.description:
             raise ValueError(f"preset {self.name!r}: needs a one-line description")
+        if self.backends is not None:
+            if not isinstance(self.backends, tuple) or not self.backends:
+                raise ValueError(f"preset {self.name!r}: backends must be None or a non-empty tuple of backend names")
+            for backend in self.backends:
+                check_name("backend", backend)
         if self.method == "dynamic":
             if not self.dynamic_modules:
                 raise ValueError(f"dynamic preset {self.name!r} must list dynamic_modules")

@@ -3,7 +3,7 @@
     from zoo.testing import check_model
 
     def test_mynet_quantizes_and_reloads():
-        check_model("mynet", preset="fbgemm-histogram", mode="fx")
+        check_model("mynet", preset="fbgemm-histogram", backend="fx")
 
 ``check_model`` builds the model with random weights, fuses it (with its own
 fuse, else the registered fusion patterns) and checks that fusion kept the
@@ -24,11 +24,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from zoo import backend, fusion, quantize
+from zoo import fusion, quantize
 from zoo.errors import UnknownNameError
 from zoo.plugins import Catalog, get_catalog
 from zoo.quantize_job import float_size_bytes
-from zoo.selection import check_mode
 from zoo.specs import FusionPattern, ModelSpec, Preset
 from zoo.versions import versions
 from zoo_registry import codec, loading
@@ -42,13 +41,13 @@ class ModelCheck:
 
     arch: str
     preset: str
-    mode: str
+    backend: str
     float_model: nn.Module
     model: nn.Module
     """The int8 model, in eval mode."""
     fused: list[list[str]] | None
-    """The submodule groups the registered fusion patterns fused (eager mode, models without a fuse of their own);
-    None where the model's own fuse or FX mode did the fusing."""
+    """The submodule groups the registered fusion patterns fuse (checked to keep the float outputs); None for a
+    model with a fuse of its own. Whether the backend fuses this way (eager) or its own way (fx, pt2e) is its own."""
     size_bytes: int
     """The int8 state dict as the registry stores it (safetensors codec)."""
     float_size_bytes: int
@@ -56,11 +55,12 @@ class ModelCheck:
     """The largest difference between the int8 and the float outputs on the check's random images."""
 
 
-def check_model(arch: str, preset: str = "fbgemm-histogram", mode: str = "eager", *, num_classes: int = 10,
+def check_model(arch: str, preset: str = "fbgemm-histogram", backend: str | None = None, *, num_classes: int = 10,
                 image_size: int | None = None, batch_size: int = 4, calibration_batches: int = 2, seed: int = 0,
                 catalog: Catalog | None = None) -> ModelCheck:
-    """Build ``arch`` as registered, fuse it, quantize it with ``preset`` in ``mode`` on random images,
-    and round-trip it through the registry codec; assert every step, and return what was made.
+    """Build ``arch`` as registered, fuse it, quantize it with ``preset`` through ``backend`` (default: the
+    preset's first) on random images, and round-trip it through the registry codec; assert every step, and
+    return what was made.
 
     ``image_size`` defaults to the model's ``input_size``; outputs are compared on a batch of
     ``batch_size`` random images (at least 2). Static presets calibrate on
@@ -72,8 +72,10 @@ def check_model(arch: str, preset: str = "fbgemm-histogram", mode: str = "eager"
     catalog = catalog or get_catalog()
     spec = _registered(catalog, arch)
     recipe = catalog.preset(preset)
-    check_mode(spec, mode)
-    backend.check_engine(recipe.engine)
+    backend = quantize.choose_backend(spec, recipe, backend, catalog)
+    implementation = catalog.backend(backend)
+    implementation.check(recipe)
+    recipe, _ = implementation.adapt(recipe)
     size = image_size or spec.input_size
     patterns = list(catalog.fusion_patterns.values())
     generator = torch.Generator().manual_seed(seed)
@@ -82,22 +84,22 @@ def check_model(arch: str, preset: str = "fbgemm-histogram", mode: str = "eager"
         return torch.randn(count, spec.in_channels, size, size, generator=generator)
 
     probe = images(batch_size)
-    with torch.random.fork_rng(), backend.engine(recipe.engine), torch.no_grad():
+    with torch.random.fork_rng(), implementation.engine(recipe.engine), torch.no_grad():
         # Never the seed 0 zoo rebuilds under, so a value kept outside the state dict comes back different.
         torch.manual_seed(seed + 1)
         float_model = settle_batch_norm(spec.build(num_classes), images(8))
         expected = float_model(probe)
         _check_outputs(arch, "float", expected, batch_size, num_classes)
-        fused = _check_fusion(arch, float_model, spec, patterns, mode, probe, expected, catalog)
+        fused = _check_fusion(arch, float_model, spec, patterns, probe, expected, catalog)
         with torch.enable_grad():
-            model = _quantize(float_model, spec, recipe, mode, size, patterns, images, batch_size, num_classes,
-                              calibration_batches, catalog)
+            model = _quantize(float_model, spec, recipe, implementation, size, patterns, images, batch_size,
+                              num_classes, calibration_batches, catalog)
         output = model(probe)
         _check_outputs(arch, "int8", output, batch_size, num_classes)
-        model_bytes = _check_round_trip(arch, model, output, probe, spec, recipe, mode, num_classes, size, catalog,
+        model_bytes = _check_round_trip(arch, model, output, probe, spec, recipe, backend, num_classes, size, catalog,
                                         patterns)
 
-    return ModelCheck(arch=spec.name, preset=recipe.name, mode=mode, float_model=float_model, model=model,
+    return ModelCheck(arch=spec.name, preset=recipe.name, backend=backend, float_model=float_model, model=model,
                       fused=fused, size_bytes=len(model_bytes), float_size_bytes=float_size_bytes(float_model),
                       max_abs_error=(output - expected).abs().max().item())
 
@@ -146,11 +148,9 @@ def _check_outputs(arch: str, label: str, output: torch.Tensor, batch_size: int,
                              "prove nothing; does it use its input?")
 
 
-def _check_fusion(arch: str, float_model: nn.Module, spec: ModelSpec, patterns: list[FusionPattern], mode: str,
+def _check_fusion(arch: str, float_model: nn.Module, spec: ModelSpec, patterns: list[FusionPattern],
                   probe: torch.Tensor, expected: torch.Tensor, catalog: Catalog) -> list[list[str]] | None:
-    """Eager mode: fusing must keep the float outputs. FX mode fuses inside its own prepare."""
-    if mode != "eager":
-        return None
+    """Fusing (the model's own fuse, else the registered patterns) must keep the float outputs."""
     groups = None if spec.fuse else [chain for _, chain in fusion.find_chains(float_model, patterns, catalog)]
     fused_model = quantize.fuse(copy.deepcopy(float_model), spec, patterns, is_qat=False, catalog=catalog).eval()
     output = fused_model(probe)
@@ -161,12 +161,12 @@ def _check_fusion(arch: str, float_model: nn.Module, spec: ModelSpec, patterns: 
     return groups
 
 
-def _quantize(float_model: nn.Module, spec: ModelSpec, preset: Preset, mode: str, size: int,
+def _quantize(float_model: nn.Module, spec: ModelSpec, preset: Preset, backend, size: int,
               patterns: list[FusionPattern], images: Callable[[int], torch.Tensor], batch_size: int,
               num_classes: int, batches: int, catalog: Catalog) -> nn.Module:
     if preset.method == "dynamic":
-        return quantize.quantize_dynamic(float_model, spec, preset, mode, size, catalog)
-    prepared = quantize.prepare(float_model, spec, preset, mode, size, patterns, catalog)
+        return quantize.quantize_dynamic(float_model, spec, preset, backend, size, catalog)
+    prepared = quantize.prepare(float_model, spec, preset, backend, size, patterns, catalog)
     if preset.method == "static":
         quantize.calibrate(prepared, [(images(batch_size), None) for _ in range(batches)])
     else:
@@ -178,18 +178,19 @@ def _quantize(float_model: nn.Module, spec: ModelSpec, preset: Preset, mode: str
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return quantize.convert(prepared, mode)
+    return quantize.convert(prepared, backend)
 
 
 def _check_round_trip(arch: str, model: nn.Module, output: torch.Tensor, probe: torch.Tensor, spec: ModelSpec,
-                      preset: Preset, mode: str, num_classes: int, size: int, catalog: Catalog,
+                      preset: Preset, backend: str, num_classes: int, size: int, catalog: Catalog,
                       patterns: list[FusionPattern]) -> bytes:
     """Encode, write config.json's content as text and read it back, rebuild through the plugin, compare."""
-    model_bytes = codec.encode(model.state_dict())
+    implementation = catalog.backend(backend)
+    model_bytes = codec.encode(implementation.state_dict(model))
     config = json.loads(json.dumps(make_config(
         kind="int8", arch=spec.name, plugin=plugin_info(catalog, spec.name), num_classes=num_classes,
-        image_size=size, in_channels=spec.in_channels, preset=preset, mode=mode, versions=versions())))
-    blank = quantize.skeleton(spec, preset, mode, num_classes, size, patterns, catalog)
+        image_size=size, in_channels=spec.in_channels, preset=preset, backend=backend, versions=versions())))
+    blank = quantize.skeleton(spec, preset, implementation, num_classes, size, patterns, catalog)
     if torch.equal(blank(probe), output):
         raise AssertionError(f"the {arch} that zoo rebuilds gives the int8 outputs before any weights are loaded, "
                              "so the round trip would prove nothing; does the model use its weights?")
@@ -200,6 +201,6 @@ def _check_round_trip(arch: str, model: nn.Module, output: torch.Tensor, probe: 
             f"{arch} reloaded through the registry codec differs from the model as made (by up to "
             f"{(reloaded - output).abs().max().item():.3g}): it keeps values outside its state dict, or its module "
             "tree depends on more than num_classes")
-    if codec.encode(rebuilt.state_dict()) != model_bytes:
+    if codec.encode(implementation.state_dict(rebuilt)) != model_bytes:
         raise AssertionError(f"{arch} reloaded through the registry codec encodes to different bytes")
     return model_bytes

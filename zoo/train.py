@@ -9,7 +9,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from zoo import backend
 from zoo.progress import bar
 
 
@@ -73,8 +72,8 @@ def train_float(model: nn.Module, loader: DataLoader, recipe: FloatRecipe) -> li
     return history
 
 
-def train_qat(model: nn.Module, loader: DataLoader, recipe: QatRecipe) -> list[dict]:
-    """Train a model prepared for QAT in place; returns per-epoch loss and what was frozen."""
+def train_qat(model: nn.Module, loader: DataLoader, recipe: QatRecipe, backend) -> list[dict]:
+    """Train a model that ``backend`` prepared for QAT, in place; returns per-epoch loss and what was frozen."""
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
     length = min(len(loader), recipe.batches_per_epoch or len(loader))

@@ -77,9 +77,9 @@ def probe() -> torch.Tensor:
 def _engine(name):
     import contextlib
 
-    from zoo import backend
+    from zoo.backends import torch_ao
 
-    return backend.engine(name) if name else contextlib.nullcontext()
+    return torch_ao.engine(name) if name else contextlib.nullcontext()
 
 
 if __name__ == "__main__":

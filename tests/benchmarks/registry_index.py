@@ -32,7 +32,7 @@ def fill(registry: Registry, entries: int, names: int) -> float:
     for i in range(entries):
         card = {
             "kind": "int8", "arch": ARCHES[i % len(ARCHES)], "preset": PRESETS[i % len(PRESETS)], "method": "static",
-            "engine": "fbgemm", "mode": "eager", "created": f"2026-01-01T00:00:00.{i:06d}+00:00",
+            "engine": "fbgemm", "backend": "eager", "created": f"2026-01-01T00:00:00.{i:06d}+00:00",
             "dataset": {"name": "fashion-mnist", "split": "test", "images": 10000},
             "metrics": {"top1": 90 + (i % 100) / 100, "top5": 99.0, "size_bytes": 1000 + i,
                         "latency": {"p50_ms": 1.0, "p90_ms": 1.2, "batch_size": 1, "threads": 1}},

@@ -1,4 +1,4 @@
-"""``zoo plugins``, ``zoo models``, ``zoo presets``, ``zoo datasets``: what the loaded plugins offer."""
+"""``zoo plugins``, ``models``, ``presets``, ``backends``, ``datasets``: what the loaded plugins offer."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import click
 
 from zoo import tables
 from zoo.cli.output import echo_json
+from zoo.errors import ZooError
 from zoo.plugins import Catalog, get_catalog
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -53,7 +54,7 @@ def _weights_note(weights: dict) -> str:
 @click.command("models")
 @json_option
 def models_command(as_json: bool) -> None:
-    """List the architectures, their quantization modes and known weights."""
+    """List the architectures, the backends they go through and their known weights."""
     catalog = load_catalog()
     entries = []
     for name, spec in sorted(catalog.models.items()):
@@ -63,7 +64,7 @@ def models_command(as_json: bool) -> None:
             "plugin": plugin,
             "plugin_version": catalog.plugin_version(plugin),
             "description": spec.description,
-            "modes": list(spec.modes),
+            "backends": list(spec.backends) if spec.backends is not None else None,
             "fuse": "own" if spec.fuse else "fusion patterns",
             "input_size": spec.input_size,
             "in_channels": spec.in_channels,
@@ -78,10 +79,10 @@ def models_command(as_json: bool) -> None:
         echo_json(entries)
         return
     _warn_failures(catalog)
-    rows = [[e["name"], e["plugin"], ", ".join(e["modes"]),
+    rows = [[e["name"], e["plugin"], ", ".join(e["backends"]) if e["backends"] is not None else "any",
              ", ".join(w["name"] + _weights_note(w) for w in e["weights"]) or "-",
              e["description"]] for e in entries]
-    click.echo(tables.render(["model", "plugin", "modes", "weights", "description"], rows))
+    click.echo(tables.render(["model", "plugin", "backends", "weights", "description"], rows))
 
 
 @click.command("presets")
@@ -96,6 +97,7 @@ def presets_command(as_json: bool) -> None:
             "plugin": catalog.owner("preset", name),
             "engine": preset.engine,
             "method": preset.method,
+            "backends": catalog.preset_backends(preset),
             "description": preset.description,
             "activation": preset.activation.kind if preset.activation else None,
             "weight": preset.weight.kind if preset.weight else None,
@@ -105,8 +107,31 @@ def presets_command(as_json: bool) -> None:
         echo_json(entries)
         return
     _warn_failures(catalog)
-    rows = [[e["name"], e["engine"], e["method"], e["description"]] for e in entries]
-    click.echo(tables.render(["preset", "engine", "method", "description"], rows))
+    rows = [[e["name"], ", ".join(e["backends"]), e["engine"], e["method"], e["description"]] for e in entries]
+    click.echo(tables.render(["preset", "backends", "engine", "method", "description"], rows))
+
+
+@click.command("backends")
+@json_option
+def backends_command(as_json: bool) -> None:
+    """List the quantization backends, their engines, and whether each can load here."""
+    catalog = load_catalog()
+    entries = []
+    for name, spec in sorted(catalog.backends.items()):
+        try:
+            catalog.backend(name)
+            status = "ok"
+        except ZooError as exc:
+            status = str(exc)
+        entries.append({"name": name, "plugin": catalog.owner("backend", name), "engines": list(spec.engines),
+                        "methods": list(spec.methods), "description": spec.description, "status": status})
+    if as_json:
+        echo_json(entries)
+        return
+    _warn_failures(catalog)
+    rows = [[e["name"], ", ".join(e["engines"]), ", ".join(e["methods"]), e["status"], e["description"]]
+            for e in entries]
+    click.echo(tables.render(["backend", "engines", "methods", "status", "description"], rows))
 
 
 @click.command("datasets")
@@ -132,4 +157,4 @@ def datasets_command(as_json: bool) -> None:
     click.echo(tables.render(["dataset", "classes", "obtained", "description"], rows))
 
 
-COMMANDS = (plugins_command, models_command, presets_command, datasets_command)
+COMMANDS = (plugins_command, models_command, presets_command, backends_command, datasets_command)

@@ -10,8 +10,6 @@ import click
 from zoo.cli.catalog import json_option
 from zoo.cli.output import echo_json
 
-MODES = ("eager", "fx")
-
 
 def command_line() -> str:
     """The command as the user typed it, recorded with results so they can be made again."""
@@ -98,8 +96,9 @@ def _qat_overrides(epochs, batches, lr, freeze_bn_after, freeze_observers_after)
 @click.option("--preset", "-p", required=True, help="Quantization recipe (see `zoo presets`).")
 @dataset_option
 @weights_option
-@click.option("--mode", type=click.Choice(MODES), default="eager", show_default=True,
-              help="eager: torch.ao eager mode (fuse, prepare, convert); fx: FX graph mode.")
+@click.option("--backend", "--mode", "backend",
+              help="Quantization backend (see `zoo backends`): eager or fx (torch.ao), pt2e (torchao); default: the "
+                   "preset's first. --mode is its earlier name.")
 @data_dir_option
 @image_size_option
 @click.option("--calibration-images", type=int, callback=positive,
@@ -118,7 +117,7 @@ def _qat_overrides(epochs, batches, lr, freeze_bn_after, freeze_observers_after)
 @seed_option
 @name_option
 @json_option
-def quantize_command(arch, preset, dataset, weights, mode, data_dir, image_size, calibration_images, eval_limit,
+def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_size, calibration_images, eval_limit,
                      qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after, latency_batch_size,
                      threads, latency_runs, fused_baseline, seed, name, as_json):
     """Quantize ARCH to int8 with a preset, and compare it with the float model.
@@ -132,7 +131,7 @@ def quantize_command(arch, preset, dataset, weights, mode, data_dir, image_size,
     \b
     Examples:
       zoo quantize mobilenet_v2 --preset fbgemm-histogram
-      zoo quantize resnet18 --preset fbgemm-qat --mode fx --json
+      zoo quantize resnet18 --preset fbgemm-qat --backend fx --json
       zoo quantize resnet18 --preset x86-histogram --dataset imagefolder --data-dir ~/imagenet_1k \\
           --weights imagenet1k-v1
     """
@@ -144,7 +143,7 @@ def quantize_command(arch, preset, dataset, weights, mode, data_dir, image_size,
         check_name(name)  # before the long work, not after it
 
     options = QuantizeOptions(
-        arch=arch, preset=preset, dataset=dataset, weights=weights, mode=mode, data_dir=data_dir,
+        arch=arch, preset=preset, dataset=dataset, weights=weights, backend=backend, data_dir=data_dir,
         image_size=image_size, calibration_images=calibration_images, eval_limit=eval_limit,
         qat=_qat_overrides(qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after),
         latency=LatencyOptions(batch_size=latency_batch_size, threads=threads, runs=latency_runs),

@@ -54,10 +54,10 @@ def list_command(name, arch, preset, dataset, latest, as_json):
     if not entries:
         click.echo("The registry is empty (or nothing matches): make a model with `zoo quantize`.", err=True)
         return
-    rows = [[("* " if e.latest else "  ") + e.name, e.version[:12], e.arch, e.preset or "float", e.mode or "",
+    rows = [[("* " if e.latest else "  ") + e.name, e.version[:12], e.arch, e.preset or "float", e.backend or "",
              e.dataset, tables.percent(e.top1), tables.megabytes(e.size_bytes), _ms(e.p50_ms), e.created]
             for e in entries]
-    click.echo(tables.render(["name", "version", "arch", "preset", "mode", "dataset", "top-1", "size", "p50",
+    click.echo(tables.render(["name", "version", "arch", "preset", "backend", "dataset", "top-1", "size", "p50",
                               "created"], rows, align_right=(6, 7, 8)))
 
 

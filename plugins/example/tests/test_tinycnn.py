@@ -40,9 +40,9 @@ def test_importing_the_plugin_does_not_import_torch():
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("mode", ["eager", "fx"])
-def test_tinycnn_quantizes_and_reloads_bit_identically(mode):
-    result = check_model("tinycnn", preset="fbgemm-histogram", mode=mode)
+@pytest.mark.parametrize("backend", ["eager", "fx"])
+def test_tinycnn_quantizes_and_reloads_bit_identically(backend):
+    result = check_model("tinycnn", preset="fbgemm-histogram", backend=backend)
     assert result.size_bytes < result.float_size_bytes / 2
 
 
