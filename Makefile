@@ -36,7 +36,9 @@ test: setup data
 	$(BIN)/python -m pytest
 
 bench: setup
+	$(BIN)/python -m pip install --quiet --editable '.[dev,bench]'
 	$(BIN)/python -m tests.benchmarks.registry_index
+	$(BIN)/python -m tests.benchmarks.runtimes
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

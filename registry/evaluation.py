@@ -50,26 +50,48 @@ def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None
 
 
 def benchmark(reference: str, batch_sizes: Sequence[int], threads: Sequence[int], runs: int, record: bool,
-              registry: Registry | None = None) -> tuple[list[dict], Entry | None]:
-    """Latency rows for every batch size × thread count; with ``record``, a new version carrying them."""
+              registry: Registry | None = None, runtime_names: Sequence[str] | None = None) -> tuple[list[dict], Entry | None]:
+    """Latency of a registry model in every runtime that can run it, for every batch size × thread count.
+
+    The runtimes of one configuration are timed interleaved in one loop. Returns one row per configuration and
+    runtime: {batch_size, threads, runtime, p50_ms, p90_ms, fastest, engine, cpu, runs, load} (load: the machine's
+    load during that configuration's timing); with ``record``, also a new version whose card carries the rows.
+    """
+    import functools
+
     import torch
 
+    from zoo import runtimes
     from zoo.latency import measure
+    from zoo.plugins import get_catalog
+    from zoo_registry.config import backend_of
 
     registry = registry or Registry()
     entry = registry.resolve(reference)
     config, card, model_bytes = registry.open(entry)
     model = build(config, model_bytes)
     size, channels = config["image_size"], config["in_channels"]
+    backend_name = backend_of(config)
+    if backend_name:
+        backend = get_catalog().backend(backend_name)
+        engine = functools.partial(backend.engine, config.get("engine"))
+        subject = runtimes.Subject(backend_name, config["preset"]["method"], config.get("engine"))
+    else:
+        engine, subject = contextlib.nullcontext, runtimes.Subject()
     rows = []
     generator = torch.Generator().manual_seed(0)
-    with _engine(config):
-        for batch_size in batch_sizes:
-            example = torch.randn(batch_size, channels, size, size, generator=generator)
-            for count in threads:
-                timing = measure({entry.ref: model}, example, thread_count=count, runs=runs,
-                                 engine=config.get("engine"))[entry.ref]
-                rows.append(timing)
+    for batch_size in batch_sizes:
+        example = torch.randn(batch_size, channels, size, size, generator=generator)
+        for count in threads:
+            runners, skipped = runtimes.ready(model, subject, runtime_names or runtimes.NAMES, example, count, engine)
+            with engine():
+                stats, load = measure(runners, example, thread_count=count, runs=runs)
+            fastest = min(stats, key=lambda name: stats[name]["p50_ms"])
+            for name, timing in stats.items():
+                rows.append({**timing, "runtime": name, "fastest": name == fastest, "engine": config.get("engine"),
+                             "load": load})
+            for name, why in skipped.items():
+                rows.append({"batch_size": batch_size, "threads": count, "runtime": name, "skipped": why})
     if not record:
         return rows, None
     content = {k: v for k, v in card.items() if k not in artifact.DERIVED_CARD_FIELDS}

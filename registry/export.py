@@ -1,4 +1,10 @@
-"""Exporting a registry model for deployment: TorchScript, the tutorials' format."""
+"""Exporting a registry model for deployment: TorchScript (the tutorials' format) or ONNX (QDQ for int8).
+
+An ONNX export is checked before it is written: ONNX Runtime runs it on the
+card's test images (or random images where the dataset is not at hand) and its
+top class must agree with ``zoo.load``'s on at least ``MIN_AGREEMENT`` percent
+of them; otherwise nothing is written.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,11 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.errors import IncompatibleError, ZooError
 from zoo_registry.loading import load_reference
+
+# Percent of images on which the export's top class must agree with zoo.load's (zoo.evaluate.agreement's top1).
+MIN_AGREEMENT = 99.0
 
 
 def export_torchscript(reference: str, output: str) -> tuple[Path, str]:
@@ -22,6 +31,89 @@ def export_torchscript(reference: str, output: str) -> tuple[Path, str]:
         warnings.simplefilter("ignore")
         program, how = _compile(model, example, reference)
         return _write(program, Path(output).expanduser()), how
+
+
+def export_onnx(reference: str, output: str, check_images: int = 500) -> tuple[Path, dict]:
+    """Write ``reference`` as an ONNX model after checking it against ``zoo.load``; returns (path, check).
+
+    ``check``: {images, source, agreement: zoo.evaluate.agreement's figures}. Raises IncompatibleError when the
+    model cannot be exported or onnxruntime is missing, ZooError when the export disagrees (nothing written).
+    """
+    import functools
+
+    import torch
+
+    from zoo import runtimes
+    from zoo.evaluate import agreement
+    from zoo.plugins import get_catalog
+    from zoo.runtimes.onnx import INPUT, to_onnx
+    from zoo_registry.config import backend_of
+
+    checker = runtimes.get("onnxruntime")  # refuses with the extra to install when onnxruntime is missing
+    model, config, card = load_reference(reference)
+    backend_name = backend_of(config)
+    engine, subject = _engine_and_subject(config, backend_name, get_catalog())
+    images, source = _check_images(config, card, check_images)
+    data = to_onnx(model, subject, images[:1], engine)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    with engine(), torch.inference_mode():
+        expected = torch.cat([model(batch) for batch in images.split(64)])
+    got = torch.cat([torch.from_numpy(session.run(None, {INPUT: batch.numpy()})[0]) for batch in images.split(64)])
+    agreed = agreement(expected, got)
+    check = {"images": len(images), "source": source, "agreement": agreed}
+    if agreed["top1"] < MIN_AGREEMENT:
+        raise ZooError(f"the ONNX export of {reference} disagrees with zoo.load: its top class agrees on "
+                       f"{agreed['top1']:.2f} % of {source} (needs {MIN_AGREEMENT:.0f} %), largest logit difference "
+                       f"{agreed['max_abs_diff']:.3g}; nothing was written")
+    return _write_bytes(data, Path(output).expanduser()), check
+
+
+def _engine_and_subject(config: dict, backend_name: str | None, catalog):
+    import contextlib
+    import functools
+
+    from zoo import runtimes
+
+    if not backend_name:
+        return contextlib.nullcontext, runtimes.Subject()
+    backend = catalog.backend(backend_name)
+    return (functools.partial(backend.engine, config.get("engine")),
+            runtimes.Subject(backend_name, config["preset"]["method"], config.get("engine")))
+
+
+def _check_images(config: dict, card: dict, count: int):
+    """(images, description): the first ``count`` images of the card's test split, else seeded random images."""
+    import torch
+
+    from zoo import data
+    from zoo.errors import ZooError as Unavailable
+    from zoo.plugins import get_catalog
+
+    try:
+        spec = get_catalog().dataset(card["dataset"]["name"])
+        config_data = data.resolve(spec, None, config["image_size"], config["in_channels"])
+        split = data.first(data.load_split(spec, config_data, card["dataset"].get("split", "test")), count)
+        return torch.stack([image for image, _ in split]), f"{len(split)} {spec.name} test images"
+    except (Unavailable, KeyError):
+        size, channels = config["image_size"], config["in_channels"]
+        images = torch.randn(count, channels, size, size, generator=torch.Generator().manual_seed(0))
+        return images, f"{count} random images (the card's dataset is not available here)"
+
+
+def _write_bytes(data: bytes, path: Path) -> Path:
+    """All or nothing, as ``_write``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _compile(model, example, reference: str):

@@ -58,12 +58,17 @@ def _table(card: Mapping[str, Any]) -> list[str]:
     if "baseline" in card:
         b = card["baseline"]
         rows.append(f"| float | {_percent(b['top1'])} | {_percent(b['top5'])} | {_megabytes(b.get('size_bytes'))} "
-                    f"| {_ms(b.get('latency'))} |")
+                    f"| {_ms(b.get('latency'))} | {_runtime(b.get('latency'))} |")
     m = card["metrics"]
     label = "int8" if card.get("kind") == "int8" else "float"
     rows.append(f"| {label} | {_percent(m['top1'])} | {_percent(m['top5'])} | {_megabytes(m.get('size_bytes'))} "
-                f"| {_ms(m.get('latency'))} |")
-    return ["| model | top-1 | top-5 | size | latency p50 |", "| --- | ---: | ---: | ---: | ---: |", *rows]
+                f"| {_ms(m.get('latency'))} | {_runtime(m.get('latency'))} |")
+    return ["| model | top-1 | top-5 | size | latency p50 | runtime |", "| --- | ---: | ---: | ---: | ---: | --- |",
+            *rows]
+
+
+def _runtime(latency: Mapping[str, Any] | None) -> str:
+    return (latency or {}).get("runtime") or ("eager" if latency else "")
 
 
 def _summary(card: Mapping[str, Any]) -> str:
@@ -84,7 +89,15 @@ def _measured(card: Mapping[str, Any]) -> list[str]:
     latency = card["metrics"].get("latency")
     if latency:
         lines.append(f"Latency: median of {latency.get('runs', '?')} runs, batch {latency['batch_size']}, "
-                     f"{latency['threads']} thread(s), engine `{latency.get('engine')}`, CPU: {latency.get('cpu')}.")
+                     f"{latency['threads']} thread(s), engine `{latency.get('engine')}`, CPU: {latency.get('cpu')}; "
+                     "each model in the fastest runtime zoo measured for it.")
+    speedup = card.get("speedup")
+    if speedup is not None and speedup < 1:
+        lines.append(f"On that CPU int8 ran {1 / speedup:.2f}x slower than float in its fastest runtime.")
+    load = card.get("load") or {}
+    if load.get("busy"):
+        lines.append(f"The machine was busy while timing (other processes used {load['other_cpus']:.2f} of "
+                     f"{load['cpus']} CPUs): the latencies are not an idle machine's.")
     return lines
 
 

@@ -73,7 +73,10 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
     import torch
 
     from zoo import quantize
-    from zoo.latency import measure
+    import functools
+
+    from zoo import runtimes
+    from zoo.speed import card_fields, compare
     from zoo.plugins import get_catalog
     from zoo.quantize_job import float_size_bytes
     from zoo.versions import versions
@@ -118,9 +121,10 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
         # for the float parent, which is not downloaded just to be timed.
         float_model = spec.build(weights.num_classes).eval()
     example = torch.randn(1, spec.in_channels, size, size, generator=torch.Generator().manual_seed(0))
-    with backend.engine(preset.engine):
-        latency = measure({"float": float_model, "int8": model}, example, warmup=min(10, latency_runs),
-                          runs=latency_runs, engine=preset.engine)
+    engine = functools.partial(backend.engine, preset.engine)
+    speed, _ = compare(float_model, model, runtimes.Subject(BACKEND, preset.method, preset.engine), engine, example,
+                       runtimes.QUICK, warmup=min(10, latency_runs), runs=latency_runs)
+    fastest = speed["fastest"]
 
     parent = spec.find_weights(weights.unquantized) if weights.unquantized else None
     parent_figures = _figures(found, parent) or {}
@@ -129,7 +133,8 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
         "dataset": {"name": weights.dataset, "split": "test", "images": figures.get("images"), "image_size": size,
                     "num_classes": weights.num_classes},
         "metrics": {"top1": figures["top1"], "top5": figures["top5"], "size_bytes": len(model_bytes),
-                    "latency": latency["int8"]},
+                    "latency": {**speed["int8"][fastest["int8"]], "engine": preset.engine}},
+        **card_fields(speed),
         "published": {
             "plugin": found.plugin, "weights": weights.name, "source": weights.source, "recipe": weights.recipe,
             "figures": f"top-1/top-5 as published with {weights.source}, not measured by zoo; "
@@ -146,7 +151,7 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
     if "top1" in parent_figures and "top5" in parent_figures:
         result["baseline"] = {"top1": parent_figures["top1"], "top5": parent_figures["top5"],
                               "size_bytes": float_size_bytes(float_model),
-                              "latency": {**latency["float"], "engine": None}}
+                              "latency": {**speed["float"][fastest["float"]], "engine": None}}
     entry = record(registry, name=found.name, kind="int8", state_dict=backend.state_dict(model), result=result,
                    catalog=catalog, spec=spec, preset=preset, backend=BACKEND, in_channels=spec.in_channels,
                    model=model)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from zoo import ModelSpec, Preset, hookimpl
@@ -15,7 +16,7 @@ from zoo.cli import main
 from zoo.plugins import host
 from zoo.specs import Observer
 
-SMALL = ["--eval-limit", "64", "--calibration-images", "32", "--latency-runs", "3", "--weights", "random"]
+SMALL = ["--eval-limit", "64", "--calibration-images", "32", "--latency-runs", "3", "--runtimes", "eager", "--weights", "random"]
 
 
 def zoo(*args: str, input=None):
@@ -93,6 +94,42 @@ class OddPlugin:
     def register_presets(self, register):
         register(Preset("imaginary-minmax", "imaginary", "static", description="an engine no CPU has",
                         activation=Observer("minmax"), weight=Observer("minmax", dtype="qint8", symmetric=True)))
+
+
+class Branchy(torch.nn.Module):
+    """Control flow on a tensor's value: neither torch.fx nor torch.export can capture it."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.conv, self.head = torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, num_classes)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if x.mean() > 0:
+            x = x.relu()
+        return self.head(x.mean(dim=(2, 3)))
+
+
+class BranchyPlugin:
+    @hookimpl
+    def register_models(self, register):
+        register(ModelSpec("branchy", Branchy, description="data-dependent control flow", input_size=16))
+
+
+@pytest.mark.parametrize("preset, backend, why", [
+    ("x86-pt2e", "pt2e", "Branchy cannot go through backend 'pt2e': torch.export cannot export it"),
+    ("fbgemm-minmax", "fx", "Branchy cannot go through backend 'fx': torch.fx cannot trace it"),
+])
+def test_a_model_a_backend_cannot_capture_is_refused_in_one_line(preset, backend, why):
+    host.add(BranchyPlugin(), "branchy")
+    try:
+        result = zoo("quantize", "branchy", "--preset", preset, "--backend", backend, "--weights", "random",
+                     "--image-size", "16", "--eval-limit", "8", "--calibration-images", "8", "--runtimes", "eager")
+    finally:
+        host.remove("branchy")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"Error: model 'branchy': {why} (")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.fixture()
@@ -186,7 +223,7 @@ def test_quantize_prints_a_float_versus_int8_table():
     assert lines[0].startswith("mobilenet_v2 · x86-histogram (static PTQ, backend eager, engine x86)")
     assert "float weights: random" in lines[1]
     header = lines.index(next(line for line in lines if line.startswith("model ")))
-    assert lines[header].split() == ["model", "top-1", "top-5", "size", "latency", "p50", "p90"]
+    assert lines[header].split() == ["model", "top-1", "top-5", "size", "runtime", "latency", "p50", "p90"]
     labels = [line.split("  ")[0] for line in lines[header + 2:header + 6]]
     assert labels == ["float", "fused float", "int8", "change"]
 
@@ -209,7 +246,7 @@ def test_train_writes_weights_and_card_that_quantize_uses(tmp_path):
     assert card["dataset"]["train_images"] == 64 and card["metrics"]["size_bytes"] == out.stat().st_size
     assert card["command"].startswith("zoo train mobilenet_v2")
     result = zoo_json("quantize", "mobilenet_v2", "--preset", "fbgemm-minmax", "--weights", str(out),
-                      "--eval-limit", "32", "--calibration-images", "16", "--latency-runs", "2")
+                      "--eval-limit", "32", "--calibration-images", "16", "--latency-runs", "2", "--runtimes", "eager")
     assert result["parent"]["sha256"] and result["parent"]["source"].startswith("trained by zoo")
 
 
@@ -251,7 +288,7 @@ def test_quantize_on_an_image_folder(tmp_path):
                 Image.new("RGB", (48, 40), color=(80 * index, 20 * i, 100)).save(folder / f"{i}.png")
     result = zoo_json("quantize", "resnet18", "-p", "fbgemm-minmax", "-d", "imagefolder", "--data-dir",
                       str(tmp_path / "images"), "--image-size", "32", "--weights", "random",
-                      "--calibration-images", "6", "--latency-runs", "2")
+                      "--calibration-images", "6", "--latency-runs", "2", "--runtimes", "eager")
     assert result["dataset"] == {"name": "imagefolder", "split": "test", "images": 12, "image_size": 32,
                                  "num_classes": 3}
     assert result["calibration"]["images"] == 6

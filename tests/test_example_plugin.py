@@ -95,7 +95,7 @@ def test_train_then_quantize_in_eager_and_fx_mode_records_models_that_reload(sit
         name = f"tinycnn-shapes-int8-{backend}"
         result = zoo_json(site, *registry, "quantize", "tinycnn", "--preset", "fbgemm-histogram", "--dataset",
                           "shapes", "--backend", backend, "--calibration-images", "128", "--eval-limit", "300",
-                          "--latency-runs", "5", "--name", name)
+                          "--latency-runs", "5", "--runtimes", "eager", "--name", name)
         assert (result["arch"], result["preset"], result["backend"]) == ("tinycnn", "fbgemm-histogram", backend)
         assert result["plugin"] == {"name": "example", "package": "zoo-example-plugin", "version": "0.1.0"}
         # Without --weights, quantize starts from what `zoo train` recorded.
@@ -134,7 +134,7 @@ def test_a_recorded_example_model_reloads_bit_identically(importable, tmp_path, 
 
     produced = run_quantize(QuantizeOptions(
         arch="tinycnn", preset="fbgemm-histogram", dataset="shapes", weights="random", backend=backend,
-        calibration_images=64, eval_limit=64, latency=LatencyOptions(runs=2, warmup=1)))
+        calibration_images=64, eval_limit=64, latency=LatencyOptions(runs=2, warmup=1, runtimes=("eager",))))
     registry = Registry(tmp_path / "registry")
     entry = record_quantized(registry, produced)
     reloaded, config, _ = load_reference(entry.name, registry)

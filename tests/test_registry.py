@@ -23,7 +23,7 @@ from zoo_registry.names import BadReferenceError, parse
 from zoo_registry.record import record_quantized
 from zoo_registry.store import Registry
 
-SMALL = dict(weights="random", eval_limit=32, calibration_images=16, latency=LatencyOptions(runs=2, warmup=1))
+SMALL = dict(weights="random", eval_limit=32, calibration_images=16, latency=LatencyOptions(runs=2, warmup=1, runtimes=("eager",)))
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +236,7 @@ def test_concurrent_writers_all_land_intact(registry):
 @pytest.mark.slow
 def test_two_quantize_processes_at_once_both_land(tmp_path):
     env = {**os.environ, "ZOO_REGISTRY": str(tmp_path / "shared")}
-    args = ["--weights", "random", "--eval-limit", "16", "--calibration-images", "8", "--latency-runs", "2", "--json"]
+    args = ["--weights", "random", "--eval-limit", "16", "--calibration-images", "8", "--latency-runs", "2", "--runtimes", "eager", "--json"]
     runs = [subprocess.Popen([sys.executable, "-m", "zoo", "quantize", "mobilenet_v2", "--preset", preset, *args],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for preset in ("fbgemm-minmax", "qnnpack-minmax")]

@@ -65,7 +65,7 @@ def dynamic_files(tmp_path_factory) -> dict[str, bytes]:
 
     registry = Registry(tmp_path_factory.mktemp("dynamic") / "registry")
     produced = run_quantize(QuantizeOptions(arch="mobilenet_v2", preset="dynamic-int8", weights="random",
-                                            eval_limit=16, latency=LatencyOptions(runs=2, warmup=1)))
+                                            eval_limit=16, latency=LatencyOptions(runs=2, warmup=1, runtimes=("eager",))))
     entry = record_quantized(registry, produced, NAME)
     directory = registry.directory(entry.name, entry.version)
     return {name: (directory / name).read_bytes() for name in artifact.FILES}

@@ -1,21 +1,27 @@
-"""Latency: median and p90 of repeated forward passes after warm-up.
+"""Latency: median and p90 of repeated forward passes after warm-up, and how busy the machine was meanwhile.
 
 The machine is shared and noisy, so models compared with each other are timed
-in one process, interleaved run by run.
+in one process, interleaved run by run. While timing, zoo also reads how much
+CPU time other processes took (``/proc/stat`` minus this process's own
+``os.times()``): a figure measured while something else ran is flagged as such.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import statistics
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from zoo.progress import bar
+
+# Other processes using more than this many CPUs on average make a timing "busy".
+BUSY_CPUS = 0.25
 
 
 def cpu_name() -> str:
@@ -45,33 +51,84 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds every process on the machine has spent busy since boot, from /proc/stat; None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    # user nice system idle iowait irq softirq steal ...: everything but idle and iowait is work.
+    ticks = [int(value) for value in fields[1:9]]
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+@dataclass
+class LoadMeter:
+    """CPU that processes other than this one used between ``start`` and ``stop``, in CPUs on average."""
+
+    started_wall: float = 0.0
+    started_machine: float | None = None
+    started_own: float = 0.0
+
+    def start(self) -> LoadMeter:
+        self.started_wall, self.started_machine, self.started_own = (time.monotonic(), _machine_busy_seconds(),
+                                                                     _own_seconds())
+        return self
+
+    def stop(self) -> dict:
+        """{other_cpus, cpus, busy, wall_s}; other_cpus is None where /proc/stat cannot be read."""
+        wall = max(time.monotonic() - self.started_wall, 1e-9)
+        machine = _machine_busy_seconds()
+        cpus = os.cpu_count() or 1
+        if machine is None or self.started_machine is None:
+            return {"other_cpus": None, "cpus": cpus, "busy": None, "wall_s": round(wall, 2)}
+        others = max(0.0, (machine - self.started_machine) - (_own_seconds() - self.started_own)) / wall
+        return {"other_cpus": round(others, 3), "cpus": cpus, "busy": others > BUSY_CPUS, "wall_s": round(wall, 2),
+                "busy_threshold_cpus": BUSY_CPUS}
+
+
 @torch.inference_mode()
-def measure(models: Mapping[str, nn.Module], example: torch.Tensor, *, thread_count: int = 1,
-            warmup: int = 10, runs: int = 50, engine: str | None = None) -> dict[str, dict]:
-    """Time each model on ``example``; returns per model {p50_ms, p90_ms, batch_size, threads, engine, cpu}."""
-    for model in models.values():
-        model.eval()
-    times: dict[str, list[float]] = {name: [] for name in models}
+def measure(runners: Mapping[str, Callable], example: torch.Tensor, *, thread_count: int = 1, warmup: int = 10,
+            runs: int = 50) -> tuple[dict[str, dict], dict]:
+    """Time each runner on ``example``, interleaved run by run.
+
+    Returns per runner {p50_ms, p90_ms, batch_size, threads, cpu, runs} (milliseconds of wall time per call,
+    median and 90th percentile over ``runs`` calls after ``warmup``), and the machine load during timing
+    (``LoadMeter.stop``). torch's thread count is set to ``thread_count``; runtimes outside torch were given
+    theirs when they were prepared.
+    """
+    times: dict[str, list[float]] = {name: [] for name in runners}
     with threads(thread_count):
-        for model in models.values():
+        for runner in runners.values():
             for _ in range(warmup):
-                model(example)
-        with bar(range(runs), f"timing {' vs '.join(models)}") as steps:
+                runner(example)
+        meter = LoadMeter().start()
+        with bar(range(runs), f"timing {', '.join(runners)}") as steps:
             for _ in steps:
-                for name, model in models.items():
+                for name, runner in runners.items():
                     start = time.perf_counter()
-                    model(example)
+                    runner(example)
                     times[name].append((time.perf_counter() - start) * 1000.0)
+        load = meter.stop()
     cpu = cpu_name()
-    return {
+    stats = {
         name: {
             "p50_ms": round(statistics.median(samples), 3),
             "p90_ms": round(percentile(samples, 90), 3),
             "batch_size": example.shape[0],
             "threads": thread_count,
-            "engine": engine or torch.backends.quantized.engine,
             "cpu": cpu,
             "runs": runs,
         }
         for name, samples in times.items()
     }
+    return stats, load

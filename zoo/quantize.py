@@ -70,7 +70,10 @@ def prepare(float_model: nn.Module, spec: ModelSpec, preset: Preset, backend, im
     def fuse_model(target: nn.Module, is_qat: bool) -> None:
         fuse(target, spec, patterns, is_qat, catalog)
 
-    return backend.prepare(model, preset, example_inputs(spec, image_size, batch_size=2), fuse_model)
+    try:
+        return backend.prepare(model, preset, example_inputs(spec, image_size, batch_size=2), fuse_model)
+    except IncompatibleError as exc:
+        raise IncompatibleError(f"model '{spec.name}': {exc}") from None
 
 
 @torch.no_grad()

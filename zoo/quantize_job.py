@@ -9,18 +9,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import functools
 import time
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from zoo import data, quantize
+from zoo import data, quantize, runtimes
 from zoo.errors import ZooError
-from zoo.evaluate import accuracy
-from zoo.latency import measure
+from zoo.evaluate import accuracy, agreement
 from zoo.plugins import Catalog, get_catalog
 from zoo.selection import Selection, select
+from zoo.speed import card_fields, compare
 from zoo.specs import Preset
 from zoo.train import QatRecipe
 from zoo.versions import versions
@@ -32,6 +33,8 @@ class LatencyOptions:
     threads: int = 1
     runs: int = 50
     warmup: int = 10
+    # the runtimes to time float and int8 in (see zoo.runtimes); those that cannot run a model are skipped
+    runtimes: tuple[str, ...] = runtimes.QUICK
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,20 @@ def _quantize(float_model: nn.Module, selection: Selection, preset: Preset, back
     return model, {"calibration": calibration}
 
 
+def _accuracy_in(runner, runtime: str, eager: dict, test_loader, engine) -> dict | None:
+    """Top-1/top-5 of the int8 model in ``runtime`` on the same test images, and its agreement with eager.
+
+    Accuracy is measured in eager PyTorch; when another runtime is the fastest, users will run it there, so its
+    figures are measured too. None when the fastest runtime is eager itself.
+    """
+    if runtime == "eager":
+        return None
+    with engine():
+        there = accuracy(runner, test_loader, f"evaluating int8 in {runtime}", keep_logits=True)
+    return {"runtime": runtime, "top1": there["top1"], "top5": there["top5"],
+            "agreement_with_eager": agreement(eager["logits"], there["logits"])}
+
+
 def _fused_accuracy(float_model, selection: Selection, test_loader) -> dict:
     """Accuracy of the float model after fusion alone: fusion should not change it."""
     fused = quantize.fuse(copy.deepcopy(float_model), selection.spec,
@@ -145,13 +162,17 @@ def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Qu
     baseline = accuracy(float_model, test_loader, "evaluating float")
     fused = _fused_accuracy(float_model, selection, test_loader) if options.fused_baseline else None
 
-    with backend.engine(preset.engine):
+    engine = functools.partial(backend.engine, preset.engine)
+    with engine():
         int8_model, provenance = _quantize(float_model, selection, preset, backend, options)
-        metrics = accuracy(int8_model, test_loader, "evaluating int8")
-        example = next(iter(data.loader(test_set, options.latency.batch_size)))[0]
-        lat = options.latency
-        latency = measure({"float": float_model, "int8": int8_model}, example, thread_count=lat.threads,
-                          warmup=lat.warmup, runs=lat.runs, engine=preset.engine)
+        metrics = accuracy(int8_model, test_loader, "evaluating int8", keep_logits=True)
+    lat = options.latency
+    example = next(iter(data.loader(test_set, lat.batch_size)))[0]
+    subject = runtimes.Subject(backend_name, preset.method, preset.engine)
+    speed, runners = compare(float_model, int8_model, subject, engine, example, lat.runtimes, threads=lat.threads,
+                             warmup=lat.warmup, runs=lat.runs)
+    fastest = speed["fastest"]
+    in_runtime = _accuracy_in(runners["int8"][fastest["int8"]], fastest["int8"], metrics, test_loader, engine)
 
     result = {
         "arch": selection.spec.name,
@@ -163,9 +184,11 @@ def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Qu
         "dataset": {"name": selection.dataset.name, "split": "test", "images": metrics["images"],
                     "image_size": selection.data.image_size, "num_classes": selection.data.num_classes},
         "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "size_bytes": int8_size_bytes(int8_model, backend),
-                    "latency": latency["int8"]},
+                    "latency": {**speed["int8"][fastest["int8"]], "engine": preset.engine},
+                    **({"in_runtime": in_runtime} if in_runtime else {})},
         "baseline": {"top1": baseline["top1"], "top5": baseline["top5"], "size_bytes": float_size_bytes(float_model),
-                     "latency": {**latency["float"], "engine": None}},
+                     "latency": {**speed["float"][fastest["float"]], "engine": None}},
+        **card_fields(speed),
         **({"fused_baseline": {"top1": fused["top1"], "top5": fused["top5"]}} if fused else {}),
         **provenance,
         "parent": {**selection.weights.describe(), "sha256": parent_digest},

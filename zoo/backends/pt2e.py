@@ -20,6 +20,9 @@ torch.compile with torchao's inductor passes, or ONNX Runtime on its QDQ export.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -32,6 +35,8 @@ from zoo.backends import Backend, FuseFunction
 from zoo.errors import CodecError, IncompatibleError
 from zoo.specs import Observer, Preset
 
+# torchao registers an Enum with torch's pytree at import, which logs a deprecation nobody using zoo can act on.
+logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import torchao.quantization.pt2e as pt2e
@@ -182,10 +187,29 @@ class Pt2eBackend(Backend):
         codec.load_into(model, {key: value for key, value in state.items() if not key.startswith(QPARAMS_PREFIX)})
 
 
+# Loggers through which torch.export explains a failure at length; zoo says it in one line instead.
+EXPORT_LOGGERS = ("torch.fx.experimental.symbolic_shapes", "torch._dynamo", "torch.export", "torch._export")
+
+
+@contextlib.contextmanager
+def _quiet_export_logs():
+    """torch.export logs a failure, and prints the graph it got so far to stderr; keep both off the terminal."""
+    loggers = [logging.getLogger(name) for name in EXPORT_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def _export(model: nn.Module, example_inputs: tuple) -> nn.Module:
     batch = torch.export.Dim("batch", min=1, max=65536)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_export_logs():
             warnings.simplefilter("ignore")
             return torch.export.export(model, example_inputs, dynamic_shapes=({0: batch},)).module()
     except Exception as exc:  # torch.export raises many types; all mean the same to the user

@@ -113,18 +113,22 @@ def _qat_overrides(epochs, batches, lr, freeze_bn_after, freeze_observers_after)
 @click.option("--latency-batch-size", type=int, default=1, show_default=True, callback=positive)
 @click.option("--threads", type=int, default=1, show_default=True, callback=positive, help="Threads for latency timing.")
 @click.option("--latency-runs", type=int, default=50, show_default=True, callback=positive)
+@click.option("--runtimes", "runtime_list", default="quick", show_default=True,
+              help="Runtimes to time float and int8 in: quick (eager, torchscript, onnxruntime, openvino), all (adds "
+                   "inductor, which compiles for tens of seconds), or a comma list. The fastest of each is reported.")
 @click.option("--fused-baseline", is_flag=True, help="Also evaluate the fused float model (fusion alone).")
 @seed_option
 @name_option
 @json_option
 def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_size, calibration_images, eval_limit,
                      qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after, latency_batch_size,
-                     threads, latency_runs, fused_baseline, seed, name, as_json):
+                     threads, latency_runs, runtime_list, fused_baseline, seed, name, as_json):
     """Quantize ARCH to int8 with a preset, and compare it with the float model.
 
     Float and int8 are evaluated on the same test images (top-1, top-5), their
-    saved weights are weighed, and their latency is timed interleaved in one
-    process. Static presets calibrate on training images; QAT presets
+    saved weights are weighed, and their latency is timed in every runtime that
+    can run them (--runtimes), interleaved in one process; the speed-up compares
+    the fastest int8 runtime with the fastest float one. Static presets calibrate on training images; QAT presets
     fine-tune with fake quantization (the tutorial's recipe); dynamic presets
     quantize Linear/LSTM weights ahead of time.
 
@@ -135,6 +139,7 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
       zoo quantize resnet18 --preset x86-histogram --dataset imagefolder --data-dir ~/imagenet_1k \\
           --weights imagenet1k-v1
     """
+    from zoo import runtimes
     from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
     from zoo.report import comparison
     from zoo_registry.names import check_name
@@ -146,7 +151,8 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
         arch=arch, preset=preset, dataset=dataset, weights=weights, backend=backend, data_dir=data_dir,
         image_size=image_size, calibration_images=calibration_images, eval_limit=eval_limit,
         qat=_qat_overrides(qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after),
-        latency=LatencyOptions(batch_size=latency_batch_size, threads=threads, runs=latency_runs),
+        latency=LatencyOptions(batch_size=latency_batch_size, threads=threads, runs=latency_runs,
+                               runtimes=runtimes.parse(runtime_list)),
         fused_baseline=fused_baseline, seed=seed, command=command_line(),
     )
     produced = run_quantize(options)

@@ -167,31 +167,79 @@ def eval_command(reference, data_dir, limit, as_json):
 @click.argument("reference", metavar="NAME[@VERSION]")
 @click.option("--batch-sizes", default="1", show_default=True, callback=_int_list, help="Comma list, e.g. 1,8,32.")
 @click.option("--threads", default="1", show_default=True, callback=_int_list, help="Comma list, e.g. 1,2.")
-@click.option("--runs", type=int, default=50, show_default=True)
+@click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--runtimes", "runtime_list", default="all", show_default=True,
+              help="Runtimes to time: all, quick (all but inductor, which compiles for tens of seconds), or a comma "
+                   "list of eager, torchscript, inductor, onnxruntime, openvino.")
 @click.option("--record", is_flag=True, help="Write the table into the card as a new version of the name.")
 @json_option
-def bench_command(reference, batch_sizes, threads, runs, record, as_json):
-    """Time a model at several batch sizes and thread counts (median and p90)."""
+def bench_command(reference, batch_sizes, threads, runs, runtime_list, record, as_json):
+    """Time a model in every runtime that can run it, at several batch sizes and thread counts.
+
+    The runtimes of one batch size and thread count are timed interleaved in one
+    process (median and p90 of --runs calls after warm-up); the fastest of each
+    configuration is marked. Runtimes that cannot run the model, or are not
+    installed, are listed with the reason.
+
+    \b
+    Examples:
+      zoo bench mobilenet_v2-int8
+      zoo bench mobilenet_v2-int8 --batch-sizes 1,16 --threads 1,2 --runtimes quick
+    """
+    from zoo import runtimes
     from zoo_registry.evaluation import benchmark
 
-    rows, entry = benchmark(reference, batch_sizes, threads, runs, record)
+    rows, entry = benchmark(reference, batch_sizes, threads, runs, record, runtime_names=runtimes.parse(runtime_list))
     if as_json:
         echo_json({"benchmarks": rows, **({"recorded": entry.ref} if entry else {})})
         return
-    click.echo(tables.render(["batch", "threads", "p50", "p90", "images/s", "engine"],
-                             [[r["batch_size"], r["threads"], _ms(r["p50_ms"]), _ms(r["p90_ms"]),
-                               f"{r['batch_size'] * 1000 / r['p50_ms']:.0f}", r["engine"]] for r in rows],
-                             align_right=(0, 1, 2, 3, 4)))
+    timed = [r for r in rows if "skipped" not in r]
+    click.echo(tables.render(["batch", "threads", "runtime", "p50", "p90", "images/s", ""],
+                             [[r["batch_size"], r["threads"], r["runtime"], _ms(r["p50_ms"]), _ms(r["p90_ms"]),
+                               f"{r['batch_size'] * 1000 / r['p50_ms']:.0f}", "fastest" if r["fastest"] else ""]
+                              for r in timed], align_right=(0, 1, 3, 4, 5)))
+    for reason in dict.fromkeys(f"{r['runtime']}: {r['skipped']}" for r in rows if "skipped" in r):
+        click.echo(f"not timed: {reason}")
+    busy = [r["load"] for r in timed if r["load"].get("busy")]
+    cpu = timed[0]["cpu"] if timed else "?"
+    click.echo(f"CPU: {cpu}" + (f"; WARNING: other processes used up to {max(b['other_cpus'] for b in busy):.2f} "
+                                f"CPUs while timing" if busy else ""))
     if entry:
         click.echo(f"recorded as {entry.ref}")
 
 
 @click.command("export")
 @click.argument("reference", metavar="NAME[@VERSION]")
-@click.option("--format", "fmt", type=click.Choice(["torchscript"]), default="torchscript", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="File to write, e.g. model.pt.")
-def export_command(reference, fmt, output):
-    """Export a model for deployment (TorchScript, as in the tutorials: torch.jit.load loads it)."""
+@click.option("--format", "fmt", type=click.Choice(["torchscript", "onnx"]), default="torchscript", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="File to write, e.g. model.pt or model.onnx.")
+@click.option("--check-images", type=click.IntRange(min=1), default=500, show_default=True,
+              help="ONNX: test images the export must agree with zoo.load on (99 % of top classes).")
+def export_command(reference, fmt, output, check_images):
+    """Export a model for deployment: TorchScript, or ONNX (QDQ for int8 models).
+
+    \b
+    TorchScript: torch.jit.load loads it (set the engine first for int8 models,
+    as the message says). ONNX: runs in ONNX Runtime, OpenVINO and others; the
+    export is run in ONNX Runtime on the card's test images first, and written
+    only if its top class agrees with zoo.load on 99 % of them. Needs
+    `pip install 'zoo[onnx]'`.
+
+    \b
+    Examples:
+      zoo export mobilenet_v2-int8 --format onnx -o mnv2-int8.onnx
+      zoo export mobilenet_v2-int8 -o mnv2-int8.pt
+    """
+    if fmt == "onnx":
+        from zoo_registry.export import export_onnx
+
+        path, check = export_onnx(reference, output, check_images)
+        agreed = check["agreement"]
+        click.echo(f"wrote {path} (ONNX); on {check['source']} its top class agrees with zoo.load on "
+                   f"{agreed['top1']:.2f} % (within one output step, {agreed['step']:.3g}; plain argmax "
+                   f"{agreed['argmax']:.2f} %), "
+                   f"largest logit difference {agreed['max_abs_diff']:.3g}")
+        return
     from zoo_registry.export import export_torchscript
 
     path, how = export_torchscript(reference, output)
