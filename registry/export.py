@@ -33,7 +33,8 @@ def export_torchscript(reference: str, output: str) -> tuple[Path, str]:
         return _write(program, Path(output).expanduser()), how
 
 
-def export_onnx(reference: str, output: str, check_images: int = 500) -> tuple[Path, dict]:
+def export_onnx(reference: str, output: str, check_images: int = 500,
+                min_agreement: float = MIN_AGREEMENT) -> tuple[Path, dict]:
     """Write ``reference`` as an ONNX model after checking it against ``zoo.load``; returns (path, check).
 
     ``check``: {images, source, agreement: zoo.evaluate.agreement's figures}. Raises IncompatibleError when the
@@ -63,10 +64,10 @@ def export_onnx(reference: str, output: str, check_images: int = 500) -> tuple[P
     got = torch.cat([torch.from_numpy(session.run(None, {INPUT: batch.numpy()})[0]) for batch in images.split(64)])
     agreed = agreement(expected, got)
     check = {"images": len(images), "source": source, "agreement": agreed}
-    if agreed["top1"] < MIN_AGREEMENT:
+    if agreed["top1"] < min_agreement:
         raise ZooError(f"the ONNX export of {reference} disagrees with zoo.load: its top class agrees on "
-                       f"{agreed['top1']:.2f} % of {source} (needs {MIN_AGREEMENT:.0f} %), largest logit difference "
-                       f"{agreed['max_abs_diff']:.3g}; nothing was written")
+                       f"{agreed['top1']:.2f} % of {source} (needs {min_agreement:g} %, --min-agreement), largest "
+                       f"logit difference {agreed['max_abs_diff']:.3g}; nothing was written")
     return _write_bytes(data, Path(output).expanduser()), check
 
 

@@ -141,6 +141,10 @@ class Registry:
             if version > SCHEMA_VERSION:
                 raise ZooError(f"registry {self.root} was written by a newer zoo (index schema {version}); "
                                f"this zoo reads up to schema {SCHEMA_VERSION}: upgrade zoo")
+            if not write and 0 < version < SCHEMA_VERSION:
+                # An index an earlier zoo wrote: bring it up to date once, then read it.
+                self._migrate(db)
+                version = SCHEMA_VERSION
             if write:
                 db.execute("BEGIN IMMEDIATE")
                 try:
@@ -157,6 +161,21 @@ class Registry:
                     raise
             else:
                 yield db if version == SCHEMA_VERSION else None
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]  # another process may have done it
+            if version < SCHEMA_VERSION:
+                for statement in [*MIGRATIONS.get(version, ()), *filter(str.strip, SCHEMA.split(";"))]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     def _entries(self, where: str = "", params: tuple = ()) -> list[Entry]:
         # The newest row of a name is its latest version; one grouped pass finds them all.

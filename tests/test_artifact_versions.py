@@ -52,3 +52,32 @@ def _artifact_only(source: Path, staged: Path) -> Path:
     for name in artifact.FILES:
         shutil.copy(source / name, staged / name)
     return staged
+
+
+V1_SCHEMA = """
+CREATE TABLE versions (name TEXT NOT NULL, version TEXT NOT NULL, kind TEXT NOT NULL, arch TEXT NOT NULL,
+    preset TEXT, method TEXT, engine TEXT, mode TEXT, dataset TEXT, top1 REAL, top5 REAL, size_bytes INTEGER,
+    p50_ms REAL, created TEXT NOT NULL, PRIMARY KEY (name, version));
+"""
+
+
+def test_an_index_an_earlier_zoo_wrote_is_read_and_brought_up_to_date(catalog, tmp_path):
+    """Index schema 1 called the backend column "mode"; reading such a registry migrates it, losing nothing."""
+    import sqlite3
+
+    card = json.loads((V1 / "int8-fx-static" / artifact.CARD_FILE).read_text())
+    registry = Registry(tmp_path / "registry")
+    shutil.copytree(V1 / "int8-fx-static", registry.directory(card["name"], card["version"]))
+    registry.root.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(registry.index_path) as db:
+        db.executescript(V1_SCHEMA)
+        db.execute("INSERT INTO versions (name, version, kind, arch, preset, method, engine, mode, dataset, created) "
+                   "VALUES (?, ?, 'int8', 'fixture-cnn', 'fbgemm-minmax', 'static', 'fbgemm', 'fx', 'shapes', ?)",
+                   (card["name"], card["version"], card["created"]))
+        db.execute("PRAGMA user_version = 1")
+    [entry] = registry.list()
+    assert (entry.name, entry.backend, entry.preset) == (card["name"], "fx", "fbgemm-minmax")
+    with sqlite3.connect(registry.index_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    model, config, _ = load_directory(registry.directory(entry.name, entry.version), catalog=catalog)
+    assert config["mode"] == "fx"

@@ -23,7 +23,8 @@ from zoo_registry.names import BadReferenceError, parse
 from zoo_registry.record import record_quantized
 from zoo_registry.store import Registry
 
-SMALL = dict(weights="random", eval_limit=32, calibration_images=16, latency=LatencyOptions(runs=2, warmup=1, runtimes=("eager",)))
+SMALL = dict(weights="random", eval_limit=32, calibration_images=16,
+             latency=LatencyOptions(runs=2, warmup=1, runtimes=("eager",)))
 
 
 @pytest.fixture(scope="module")
@@ -324,3 +325,22 @@ def test_a_non_finite_scale_is_refused():
     with pytest.raises(ZooError, match="non-finite scale in 'quantize.scale'"):
         check_finite({"quantize.scale": float("inf")})
     check_finite({"scale": torch.tensor(0.5), "quantize.scale": 0.25})
+
+
+def test_compare_lists_the_float_parent_once_then_each_model_with_its_runtime(registry, produced, tmp_path):
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    minmax = run_quantize(QuantizeOptions(arch="mobilenet_v2", preset="fbgemm-minmax", **SMALL))
+    record_quantized(registry, produced, "a-histogram")
+    record_quantized(registry, minmax, "a-minmax")
+    runner = CliRunner()
+    rows = json.loads(runner.invoke(main, ["--registry", str(registry.root), "compare", "a-histogram", "a-minmax",
+                                           "--json"]).stdout)
+    assert [r["model"].split("@")[0] for r in rows] == ["float (random)", "a-histogram", "a-minmax"]
+    assert [r["method"] for r in rows] == ["float", "static PTQ fbgemm-histogram", "static PTQ fbgemm-minmax"]
+    assert all(r["runtime"] == "eager" for r in rows)
+    table = runner.invoke(main, ["--registry", str(registry.root), "compare", "a-histogram", "a-minmax"]).stdout
+    assert table.splitlines()[1].split() == ["model", "method", "top-1", "top-5", "size", "p50", "runtime"]
+    assert "CPU: " in table.splitlines()[-1]

@@ -30,7 +30,8 @@ def comparison(result: dict) -> str:
     ds = result["dataset"]
     parent = result["parent"]
     lines = [
-        f"{result['arch']} · {result['preset']} ({METHOD_NAMES[result['method']]}, backend {result['backend']}, "
+        f"{result['arch']} · {result['preset']} ({METHOD_NAMES[result['method']]}, "
+        f"backend {result.get('backend') or result.get('mode')}, "
         f"engine {result['engine']}) · {ds['name']} {ds['split']} split, {ds['images']} images at "
         f"{ds['image_size']}x{ds['image_size']}",
         f"float weights: {parent['name']} — {parent['source']}"
@@ -55,7 +56,7 @@ def comparison(result: dict) -> str:
     lines += [
         "",
         f"latency: median and p90 of {int8_lat['runs']} runs after warm-up, batch {int8_lat['batch_size']}, "
-        f"{int8_lat['threads']} thread(s), every runtime interleaved; CPU: {int8_lat['cpu']}",
+        f"{int8_lat['threads']} thread(s), runtimes interleaved in random order, each timed call warm; CPU: {int8_lat['cpu']}",
         *_load_lines(result.get("load")),
         f"wall time: {result['wall_s']} s",
     ]

@@ -2,7 +2,8 @@
 
 The float model's best runtime is the baseline a speed-up is quoted against,
 not eager PyTorch: quoting int8 against eager float flatters it (MobileNetV2
-float ran 5x faster in ONNX Runtime than eager on the development machine).
+float at 32x32, batch 1, one thread, in tests/benchmarks/runtimes.py on the
+development machine: 4.84 ms eager, 0.44 ms in ONNX Runtime).
 """
 
 from __future__ import annotations

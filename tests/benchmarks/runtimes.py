@@ -8,7 +8,8 @@ resnet18: random weights with BatchNorm statistics settled on the calibration
 images, since no trained float weights are shipped), each input size, batch
 size and thread count, every variant below is built from the same float model
 and the same calibration images (Fashion-MNIST training images resized to the
-input size), then all are timed interleaved, run by run:
+input size), then all are timed in one process, interleaved round by round in random
+order, each timed call warm (see zoo.latency.measure):
 
     torch fp32 eager / TorchScript (frozen) / torch.compile
     ONNX Runtime fp32, and ONNX Runtime int8 made by onnxruntime.quantization (QDQ, u8 activations, per-channel)
@@ -116,6 +117,7 @@ def under(engine, run):
 
 def pt2e_by_hand(model, calibration, example):
     """torchao's pt2e tutorial: export, X86InductorQuantizer defaults (7-bit without VNNI), calibrate, convert."""
+    import torchao.quantization.pt2e as pt2e
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86q
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -128,7 +130,7 @@ def pt2e_by_hand(model, calibration, example):
     prepared = prepare_pt2e(exported, quantizer)
     with torch.no_grad():
         prepared(calibration)
-    return convert_pt2e(prepared)
+    return pt2e.allow_exported_model_train_eval(convert_pt2e(prepared))
 
 
 def onnxruntime_int8(fp32_onnx: bytes, calibration: torch.Tensor) -> bytes:
@@ -220,7 +222,9 @@ def variants(arch: str, size: int, threads: int, batch: torch.Tensor, built: dic
         if runtime.missing() or not runtime.supports(subject):
             continue
         name = f"zoo int8 · {runtime.name}"
-        add(name, lambda runtime=runtime: under(engine, runtime.prepare(zoo_model, subject, batch, threads, engine)))
+        # torch's own runtimes read the process-wide quantized engine at every call; the others do not need it.
+        wrap = (lambda run: under(engine, run)) if runtime.name in ("eager", "torchscript") else (lambda run: run)
+        add(name, lambda runtime=runtime, wrap=wrap: wrap(runtime.prepare(zoo_model, subject, batch, threads, engine)))
         if name in runners:
             zoo_rows[name] = runtime.name
     return runners, skipped, zoo_rows

@@ -102,16 +102,17 @@ def comparison_rows(cards: list[dict]) -> list[dict]:
                 b = card["baseline"]
                 rows.append({"model": f"float ({card['parent']['name']})", "method": "float",
                              "top1": b["top1"], "top5": b["top5"], "size_bytes": b["size_bytes"],
-                             "p50_ms": b["latency"]["p50_ms"]})
+                             "p50_ms": b["latency"]["p50_ms"], "runtime": b["latency"].get("runtime", "eager")})
                 if "fused_baseline" in card:
                     f = card["fused_baseline"]
                     rows.append({"model": "fused float", "method": "float", "top1": f["top1"], "top5": f["top5"],
-                                 "size_bytes": None, "p50_ms": None})
+                                 "size_bytes": None, "p50_ms": None, "runtime": None})
         latency = card["metrics"].get("latency") or {}
         rows.append({"model": f"{card['name']}@{card['version'][:8]}",
                      "method": f"{METHODS[card.get('method')]} {card.get('preset') or ''}".strip(),
                      "top1": card["metrics"]["top1"], "top5": card["metrics"]["top5"],
-                     "size_bytes": card["metrics"]["size_bytes"], "p50_ms": latency.get("p50_ms")})
+                     "size_bytes": card["metrics"]["size_bytes"], "p50_ms": latency.get("p50_ms"),
+                     "runtime": latency.get("runtime", "eager") if latency else None})
     return rows
 
 
@@ -133,10 +134,13 @@ def compare_command(references, as_json):
         return
     datasets = sorted({f"{c['dataset']['name']} {c['dataset']['split']} ({c['dataset']['images']} images)" for c in cards})
     click.echo(f"evaluated on: {'; '.join(datasets)}")
-    click.echo(tables.render(["model", "method", "top-1", "top-5", "size", "p50"],
+    click.echo(tables.render(["model", "method", "top-1", "top-5", "size", "p50", "runtime"],
                              [[r["model"], r["method"], tables.percent(r["top1"]), tables.percent(r["top5"]),
-                               tables.megabytes(r["size_bytes"]), _ms(r["p50_ms"])] for r in rows],
+                               tables.megabytes(r["size_bytes"]), _ms(r["p50_ms"]), r["runtime"]] for r in rows],
                              align_right=(2, 3, 4, 5)))
+    cpus = sorted({c["metrics"]["latency"]["cpu"] for c in cards if (c["metrics"].get("latency") or {}).get("cpu")})
+    if cpus:
+        click.echo(f"p50: batch 1 latency in each model's fastest runtime as its card records it; CPU: {', '.join(cpus)}")
 
 
 @click.command("eval")
@@ -214,8 +218,10 @@ def bench_command(reference, batch_sizes, threads, runs, runtime_list, record, a
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
               help="File to write, e.g. model.pt or model.onnx.")
 @click.option("--check-images", type=click.IntRange(min=1), default=500, show_default=True,
-              help="ONNX: test images the export must agree with zoo.load on (99 % of top classes).")
-def export_command(reference, fmt, output, check_images):
+              help="ONNX: test images the export must agree with zoo.load on.")
+@click.option("--min-agreement", type=click.FloatRange(0, 100), default=99.0, show_default=True,
+              help="ONNX: percent of those images whose top class must agree with zoo.load's.")
+def export_command(reference, fmt, output, check_images, min_agreement):
     """Export a model for deployment: TorchScript, or ONNX (QDQ for int8 models).
 
     \b
@@ -233,7 +239,7 @@ def export_command(reference, fmt, output, check_images):
     if fmt == "onnx":
         from zoo_registry.export import export_onnx
 
-        path, check = export_onnx(reference, output, check_images)
+        path, check = export_onnx(reference, output, check_images, min_agreement)
         agreed = check["agreement"]
         click.echo(f"wrote {path} (ONNX); on {check['source']} its top class agrees with zoo.load on "
                    f"{agreed['top1']:.2f} % (within one output step, {agreed['step']:.3g}; plain argmax "

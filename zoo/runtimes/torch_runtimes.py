@@ -38,7 +38,8 @@ class TorchScript(Runtime):
         with engine(), warnings.catch_warnings(), torch.inference_mode(False):
             # TorchScript is deprecated upstream, yet it is what removes eager mode's per-module Python overhead.
             warnings.simplefilter("ignore")
-            program = script_or_trace(model.eval(), example)
+            model.eval()
+            program = script_or_trace(model, example)
             try:
                 frozen = torch.jit.freeze(program)
             except Exception as exc:
@@ -71,7 +72,8 @@ class Inductor(Runtime):
             warnings.simplefilter("ignore")
             # Freezing folds the weights into constants, which is what lets inductor pick int8 kernels.
             with inductor_config.patch(freezing=True):
-                compiled = torch.compile(model.eval())
+                model.eval()  # not chained: an exported graph's eval() returns None
+                compiled = torch.compile(model)
                 try:
                     with torch.inference_mode():
                         for _ in range(2):
