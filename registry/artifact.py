@@ -70,13 +70,10 @@ def render(model_bytes: bytes, config: Mapping[str, Any], card: Mapping[str, Any
 
 
 def parse_json(data: bytes, path: Path) -> dict:
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise IntegrityError(f"{path} does not hold a JSON object")
-    return value
+    """The JSON object of a card.json or config.json, refused before parsing if too large or too deeply nested."""
+    from zoo_registry import schema
+
+    return schema.parse(data, path.name, str(path.parent))
 
 
 def read_json(path: Path) -> dict:
@@ -111,6 +108,8 @@ def verify(directory: Path, card: Mapping[str, Any], label: str) -> dict[str, by
     for name, expected in files.items():
         if not isinstance(expected, dict) or not safe_file_name(name):
             raise IntegrityError(f"{label}: card.json names a file outside the artifact: {name!r}")
+        if not isinstance(expected.get("sha256"), str):
+            raise IntegrityError(f"{label}: card.json: files.{name}.sha256 is not a string")
         path = directory / name
         if not path.is_file():
             raise IntegrityError(f"{label}: {name} is missing from {directory}")
@@ -128,9 +127,20 @@ def verify(directory: Path, card: Mapping[str, Any], label: str) -> dict[str, by
 
 
 def read_verified(directory: Path, label: str) -> tuple[dict, dict, bytes]:
-    """(config, card, model bytes) of the artifact in ``directory``, after checking every file."""
+    """(config, card, model bytes) of the artifact in ``directory``, after checking every file's digest and
+    both JSON files against their schemas and each other (``zoo_registry.schema``)."""
     card = read_json(directory / CARD_FILE)
     contents = verify(directory, card, label)
     config = parse_json(contents[CONFIG_FILE], directory / CONFIG_FILE)
     check_config(config, label)
+    check_files(card, config, label)
     return config, card, contents[MODEL_FILE]
+
+
+def check_files(card: dict, config: dict, label: str) -> None:
+    """card.json and config.json, each against its schema and both against each other."""
+    from zoo_registry import schema
+
+    schema.check_card(card, label)
+    schema.check_config(config, label)
+    schema.check_pair(card, config, label)

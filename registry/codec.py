@@ -184,8 +184,11 @@ def _encode_qtensor(value: torch.Tensor, key: str, path: tuple[str, ...], tensor
         "int_repr": tensors.add(key, (*path, "int_repr"), value.int_repr()),
     }
     if qscheme == PER_TENSOR:
+        check_per_tensor(key, value.dtype, value.q_scale(), value.q_zero_point())
         entry.update(scale=_float_to_json(value.q_scale()), zero_point=value.q_zero_point())
     elif qscheme in PER_CHANNEL:
+        check_per_channel(key, value.dtype, qscheme, tuple(value.shape), value.q_per_channel_scales(),
+                          value.q_per_channel_zero_points(), value.q_per_channel_axis())
         entry.update(
             scales=tensors.add(key, (*path, "scales"), value.q_per_channel_scales()),
             zero_points=tensors.add(key, (*path, "zero_points"), value.q_per_channel_zero_points()),
@@ -349,14 +352,53 @@ def _decode_qtensor(entry, key, tensors) -> torch.Tensor:
     try:
         if qscheme == PER_TENSOR:
             scale = _float_from_json(_field(entry, "scale", (int, float, str), key), key)
-            return torch._make_per_tensor_quantized_tensor(int_repr, scale, _field(entry, "zero_point", int, key))
+            zero_point = _field(entry, "zero_point", int, key)
+            check_per_tensor(key, dtype, scale, zero_point)
+            return torch._make_per_tensor_quantized_tensor(int_repr, scale, zero_point)
         if qscheme in PER_CHANNEL:
-            return torch._make_per_channel_quantized_tensor(
-                int_repr, _tensor(entry, "scales", key, tensors), _tensor(entry, "zero_points", key, tensors),
-                _field(entry, "axis", int, key))
+            scales, zero_points = _tensor(entry, "scales", key, tensors), _tensor(entry, "zero_points", key, tensors)
+            axis = _field(entry, "axis", int, key)
+            check_per_channel(key, dtype, qscheme, tuple(int_repr.shape), scales, zero_points, axis)
+            return torch._make_per_channel_quantized_tensor(int_repr, scales, zero_points, axis)
     except RuntimeError as exc:
         raise CodecError(f"cannot rebuild quantized tensor '{key}': {_first_line(exc)}") from None
     raise CodecError(f"'{key}': unknown quantization scheme '{qscheme}'")
+
+
+# The zero points a quantized dtype can hold.
+ZERO_POINT_RANGE = {torch.quint8: (0, 255), torch.qint8: (-128, 127), torch.qint32: (-(2 ** 31), 2 ** 31 - 1)}
+
+
+def check_per_tensor(key: str, dtype: torch.dtype, scale: float, zero_point: int) -> None:
+    """A per-tensor scale is finite and > 0, its zero point within the dtype; CodecError naming ``key`` otherwise."""
+    if not (math.isfinite(scale) and scale > 0):
+        raise CodecError(f"'{key}': quantization scale {scale!r} is not a finite number > 0")
+    low, high = ZERO_POINT_RANGE[dtype]
+    if not low <= zero_point <= high:
+        raise CodecError(f"'{key}': zero point {zero_point} is outside {DTYPE_NAMES[dtype]}'s range [{low}, {high}]")
+
+
+def check_per_channel(key: str, dtype: torch.dtype, qscheme: str, shape: tuple[int, ...], scales: torch.Tensor,
+                      zero_points: torch.Tensor, axis: int) -> None:
+    """Per-channel parameters: an axis of the tensor, one finite scale > 0 and one in-range zero point per channel."""
+    if not 0 <= axis < len(shape):
+        raise CodecError(f"'{key}': per-channel axis {axis} is outside the tensor's {len(shape)} dimensions")
+    channels = shape[axis]
+    for name, values in (("scales", scales), ("zero points", zero_points)):
+        if values.dim() != 1 or values.numel() != channels:
+            raise CodecError(f"'{key}': {values.numel()} {name} of shape {list(values.shape)} for {channels} channels "
+                             f"along axis {axis}")
+    if not scales.is_floating_point() or not (torch.isfinite(scales).all() and (scales > 0).all()):
+        raise CodecError(f"'{key}': per-channel scales must be finite numbers > 0")
+    if qscheme == "per_channel_affine_float_qparams":
+        if not (zero_points.is_floating_point() and torch.isfinite(zero_points).all()):
+            raise CodecError(f"'{key}': float zero points must be finite numbers")
+        return
+    if zero_points.is_floating_point():
+        raise CodecError(f"'{key}': zero points must be integers")
+    low, high = ZERO_POINT_RANGE[dtype]
+    if zero_points.numel() and not (low <= zero_points.min().item() and zero_points.max().item() <= high):
+        raise CodecError(f"'{key}': zero points outside {DTYPE_NAMES[dtype]}'s range [{low}, {high}]")
 
 
 def _decode_items(entry, key, tensors) -> list[Any]:

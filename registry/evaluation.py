@@ -78,12 +78,16 @@ def benchmark(reference: str, batch_sizes: Sequence[int], threads: Sequence[int]
         subject = runtimes.Subject(backend_name, config["preset"]["method"], config.get("engine"))
     else:
         engine, subject = contextlib.nullcontext, runtimes.Subject()
+    runtimes.require(runtime_names or runtimes.NAMES, subject)
     rows = []
     generator = torch.Generator().manual_seed(0)
     for batch_size in batch_sizes:
         example = torch.randn(batch_size, channels, size, size, generator=generator)
         for count in threads:
             runners, skipped = runtimes.ready(model, subject, runtime_names or runtimes.NAMES, example, count, engine)
+            if not runners:
+                raise IncompatibleError(f"no runtime could run {entry.ref} at batch {batch_size}: "
+                                        + "; ".join(f"{name}: {why}" for name, why in skipped.items()))
             with engine():
                 stats, load = measure(runners, example, thread_count=count, runs=runs)
             fastest = min(stats, key=lambda name: stats[name]["p50_ms"])

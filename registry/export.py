@@ -103,6 +103,13 @@ def _check_images(config: dict, card: dict, count: int):
         return images, f"{count} random images (the card's dataset is not available here)"
 
 
+def _usual_permissions(path: str) -> None:
+    """What open() would have given the file: mkstemp makes it readable by its owner only."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def _write_bytes(data: bytes, path: Path) -> Path:
     """All or nothing, as ``_write``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +117,7 @@ def _write_bytes(data: bytes, path: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        _usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -140,6 +148,7 @@ def _write(program, path: Path) -> Path:
     os.close(fd)
     try:
         torch.jit.save(program, tmp)
+        _usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

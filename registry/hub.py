@@ -169,20 +169,33 @@ def pull(registry: Registry, reference: str, catalog=None, latency_runs: int = 5
 def pull_hub(registry: Registry, ref: hubref.HubRef, catalog=None) -> Pulled:
     from huggingface_hub import snapshot_download
 
-    from zoo_registry.loading import build, find_spec
-    from zoo.plugins import get_catalog
-
     with _client(), hub_errors(ref.repo_id, ref.revision):
         folder = Path(snapshot_download(ref.repo_id, repo_type="model", revision=ref.revision,
                                         allow_patterns=list(artifact.FILES)))
     # The cache keeps each snapshot under its commit sha: that names exactly what was pulled.
     source = f"{ref.repo_id}@{folder.name}"
     files = read_snapshot(folder, source)
+    entry = record_checked(registry, files, source, catalog)
+    return Pulled(entry, artifact.parse_json(files[artifact.CARD_FILE], Path(source)), source)
+
+
+def record_checked(registry: Registry, files: dict[str, bytes], source: str, catalog=None) -> Entry:
+    """Record an artifact that came from outside, only after it passed every check.
+
+    Its files must match the card's digests (``read_snapshot`` or ``Registry.add``), card.json and config.json
+    their schemas and each other, its architecture must be installed, and the model must rebuild through its
+    plugin and backend and give finite outputs of the right shape on a test input. Any failure is a ZooError
+    and leaves the registry as it was.
+    """
+    from zoo.plugins import get_catalog
+    from zoo_registry.loading import build, check_runs, find_spec
+
+    card = artifact.parse_json(files[artifact.CARD_FILE], Path(source) / artifact.CARD_FILE)
     config = artifact.parse_json(files[artifact.CONFIG_FILE], Path(source) / artifact.CONFIG_FILE)
     artifact.check_config(config, source)
+    artifact.check_files(card, config, source)
     catalog = catalog or get_catalog()
     find_spec(config, catalog)
-    # A model that would not load is not worth recording.
-    build(config, files[artifact.MODEL_FILE], catalog)
-    entry = registry.write(files)
-    return Pulled(entry, artifact.parse_json(files[artifact.CARD_FILE], Path(source)), source)
+    # A model that would not load, or not run, is not worth recording.
+    check_runs(build(config, files[artifact.MODEL_FILE], catalog), config, source, catalog)
+    return registry.write(files)

@@ -61,6 +61,36 @@ def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None
     return model.eval()
 
 
+def check_runs(model, config: Mapping[str, Any], label: str, catalog: Catalog | None = None) -> None:
+    """Run ``model`` once on two random images; refuse outputs of the wrong shape or not finite.
+
+    Raises IntegrityError naming ``label``: such a model would load, be recorded, and fail or mislead later.
+    """
+    import contextlib
+
+    import torch
+
+    from zoo.errors import IntegrityError
+
+    catalog = catalog or get_catalog()
+    size, channels, classes = config["image_size"], config["in_channels"], config["num_classes"]
+    images = torch.randn(2, channels, size, size, generator=torch.Generator().manual_seed(0))
+    backend = backend_of(config)
+    engine = catalog.backend(backend).engine(config.get("engine")) if backend else contextlib.nullcontext()
+    try:
+        with engine, torch.inference_mode():
+            outputs = model(images)
+    except Exception as exc:  # whatever the model raises, the artifact is what is wrong
+        raise IntegrityError(f"{label}: the rebuilt model fails on a test input ({type(exc).__name__}: "
+                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+    if not isinstance(outputs, torch.Tensor) or tuple(outputs.shape) != (2, classes):
+        shape = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+        raise IntegrityError(f"{label}: the rebuilt model gives outputs of shape {shape} for 2 images, not "
+                             f"(2, {classes}) as config.json's num_classes says")
+    if not torch.isfinite(outputs).all():
+        raise IntegrityError(f"{label}: the rebuilt model gives non-finite outputs (NaN or infinity) on a test input")
+
+
 def load_directory(directory: Path, label: str | None = None, catalog: Catalog | None = None):
     """(model, config, card) from an artifact directory, after checking every file's sha256."""
     config, card, model_bytes = artifact.read_verified(directory, label or str(directory))

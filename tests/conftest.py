@@ -50,6 +50,7 @@ def fresh_catalog():
 
     host.reset()
     yield
+    host.strict = False
     host.reset()
 
 

@@ -159,6 +159,15 @@ def test_unknown_names_suggest_the_closest_choice():
     (lambda: Preset("p", "fbgemm", "static", description="two\nlines", activation=Observer("minmax"),
                     weight=Observer("minmax")), "one-line description"),
     (lambda: Observer("median"), "unknown observer kind"),
+    (lambda: Observer("minmax", quant_min=0), "give both quant_min and quant_max"),
+    (lambda: Observer("minmax", quant_min=10, quant_max=10), "need 0 <= quant_min < quant_max <= 255"),
+    (lambda: Observer("minmax", dtype="qint8", quant_min=-200, quant_max=127), "need -128 <= quant_min"),
+    (lambda: Preset("p", "fbgemm", "static", description="x", activation=Observer("per_channel_minmax"),
+                    weight=Observer("minmax", dtype="qint8")), "not a per-channel observer"),
+    (lambda: Preset("p", "fbgemm", "static", description="x", activation=Observer("minmax", dtype="qint8"),
+                    weight=Observer("minmax", dtype="qint8")), "activations must be quint8"),
+    (lambda: Preset("p", "fbgemm", "static", description="x", activation=Observer("minmax"),
+                    weight=Observer("minmax")), "weights must be qint8"),
     (lambda: DatasetSpec("d", build=len, description="x", num_classes=None, image_size=8), "count_classes"),
     (lambda: DatasetSpec("d", build=len, description="x", num_classes=2, image_size=8, channels=1), "mean and std"),
 ])
@@ -221,15 +230,18 @@ def test_installed_plugins_that_break_are_reported_while_the_others_work(site, m
     assert "Warning: plugin 'needs_more' failed: failed to import" in models.stderr
 
 
+@pytest.mark.parametrize("command", [["models"], ["quantize", "mobilenet_v2", "--preset", "fbgemm-minmax", "--weights",
+                                                   "random", "--eval-limit", "8", "--runtimes", "eager"]],
+                         ids=["listing", "job"])
 @pytest.mark.parametrize("strict", [["--strict-plugins"], ["ZOO_STRICT_PLUGINS=1"]], ids=["option", "env"])
-def test_strict_mode_makes_a_broken_installed_plugin_fatal(site, monkeypatch, strict):
+def test_strict_mode_makes_a_broken_installed_plugin_fatal(site, monkeypatch, strict, command):
     fake_plugins.install(site, "zoo-needs-more", "0.3.0", {"needs_more": fake_plugins.RAISES_AT_IMPORT},
                          {"needs_more": "needs_more"})
     load_only(monkeypatch, "needs_more")
     options = strict if strict[0].startswith("--") else []
     if not options:
         monkeypatch.setenv(*strict[0].split("="))
-    result = zoo(*options, "models")
+    result = zoo(*options, *command)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "Error: plugin 'needs_more': failed to import: ModuleNotFoundError: "
@@ -289,3 +301,27 @@ def test_zoo_plugins_naming_a_plugin_that_is_not_installed_is_reported(monkeypat
     assert [r.name for r in catalog.failures()] == ["exmaple"]
     with pytest.raises(PluginError, match="plugin 'exmaple': ZOO_PLUGINS names it"):
         PluginHost().catalog(strict=True)
+
+
+@pytest.mark.parametrize("activation, refused", [
+    (Observer("histogram"), True),  # 0..255 on fbgemm: its 16-bit pair sums saturate without VNNI
+    (Observer("histogram", reduce_range=True), False),
+    (Observer("histogram", quant_min=0, quant_max=127), False),
+])
+def test_a_preset_the_engine_would_compute_wrongly_is_refused_when_it_registers(activation, refused):
+    class Plugin:
+        @hookimpl
+        def register_presets(self, register):
+            register(Preset("wide-fbgemm", "fbgemm", "static", description="8-bit activations on fbgemm",
+                            activation=activation, weight=Observer("per_channel_minmax", dtype="qint8",
+                                                                    symmetric=True)))
+
+    catalog = host_with(("wide", Plugin())).catalog()
+    assert ("wide-fbgemm" not in catalog.presets) == refused
+    errors = catalog.reports["wide"].errors
+    if refused:
+        assert errors == ["preset 'wide-fbgemm' would compute wrongly with backend 'eager': engine fbgemm needs "
+                          "7-bit activations (quant_min=0, quant_max=127, or reduce_range=True); the preset's "
+                          "activations span 0..255"]
+    else:
+        assert errors == []

@@ -209,21 +209,19 @@ def test_a_writer_killed_mid_write_leaves_no_entry(registry):
 
 CONCURRENT_WRITER = textwrap.dedent("""
     import sys
-    from zoo_registry import artifact, store
+    from tests import synthetic
+    from zoo_registry import store
     registry = store.Registry(sys.argv[1])
     for i in range(int(sys.argv[3])):
-        card = {"kind": "float", "arch": "mobilenet_v2", "created": f"2026-01-01T00:00:{i:02d}+00:00",
-                "dataset": {"name": "fashion-mnist", "split": "test", "images": 1},
-                "metrics": {"top1": float(i), "top5": 2.0}, "writer": sys.argv[2]}
-        files = artifact.render(f"{sys.argv[2]}-{i}".encode(), {"format": "zoo-artifact", "artifact_version": 1},
-                                card, f"model-{sys.argv[2]}-{i % 3}")
-        registry.write(files)
+        registry.write(synthetic.files(f"model-{sys.argv[2]}-{i % 3}", f"{sys.argv[2]}-{i}".encode(),
+                                       f"2026-01-01T00:00:{i:02d}+00:00", float(i), writer=sys.argv[2]))
 """)
 
 
 def test_concurrent_writers_all_land_intact(registry):
     count = 15
-    writers = [subprocess.Popen([sys.executable, "-c", CONCURRENT_WRITER, str(registry.root), w, str(count)])
+    root = Path(__file__).resolve().parent.parent  # where `tests.synthetic` imports from
+    writers = [subprocess.Popen([sys.executable, "-c", CONCURRENT_WRITER, str(registry.root), w, str(count)], cwd=root)
                for w in ("a", "b", "c")]
     assert [w.wait(timeout=120) for w in writers] == [0, 0, 0]
     entries = registry.list()

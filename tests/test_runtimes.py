@@ -133,7 +133,8 @@ def test_zoo_load_fastest_uses_the_cards_fastest_runtime(eager_int8):
 
 def test_an_unknown_or_unfit_runtime_is_refused(eager_int8):
     _, registry = eager_int8
-    with pytest.raises(zoo.UnknownNameError, match="unknown runtime 'tensorrt'; valid choices: eager, inductor"):
+    with pytest.raises(zoo.UnknownNameError,
+                       match="unknown runtime 'tensorrt'; valid choices: eager, fastest, inductor"):
         zoo.load("mnv2-eager", registry=str(registry.root), runtime="tensorrt")
     with pytest.raises(IncompatibleError, match="runtime 'inductor' does not run int8 \\(eager, static\\) models"):
         zoo.load("mnv2-eager", registry=str(registry.root), runtime="inductor")
@@ -244,3 +245,17 @@ def test_agreement_allows_one_output_step_and_nothing_more():
     # Constant outputs (a network whose outputs ignore its input) agree only where the reference ties everything.
     distinct = torch.tensor([[0.0, 3.0, 1.0], [1.0, 2.0, 3.0], [2.0, 2.0, 2.0]])
     assert agreement(distinct, torch.zeros(3, 3))["top1"] == 33.33
+
+
+def test_runtimes_none_of_which_can_run_the_model_are_refused_before_any_work(pt2e_int8, monkeypatch):
+    _, registry = pt2e_int8
+    monkeypatch.setenv("ZOO_REGISTRY", str(registry.root))
+    bench = CliRunner().invoke(main, ["bench", "mnv2-pt2e", "--runtimes", "torchscript"])
+    assert bench.exit_code == 2, bench.output
+    assert bench.stderr.strip() == ("Error: none of the runtimes asked for can run the int8 (pt2e, static) model here "
+                                    "(torchscript: does not run int8 (pt2e, static) models); add eager, which runs "
+                                    "every model")
+    quantize = CliRunner().invoke(main, ["quantize", "mobilenet_v2", "--preset", "x86-pt2e", "--runtimes",
+                                         "torchscript", "--eval-limit", "8"])
+    assert quantize.exit_code == 2 and "none of the runtimes asked for can run the int8 (pt2e, static)" in \
+        quantize.stderr

@@ -49,11 +49,14 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
     import torch
 
     from zoo import runtimes
+    from zoo.errors import UnknownNameError
     from zoo.plugins import get_catalog
     from zoo_registry.config import backend_of
     from zoo_registry.loading import load_reference
     from zoo_registry.store import Registry
 
+    if runtime not in (*runtimes.NAMES, "fastest"):
+        raise UnknownNameError("runtime", runtime, (*runtimes.NAMES, "fastest"))
     model, config, card = load_reference(reference, Registry(registry))
     backend_name = backend_of(config)
     engine = contextlib.nullcontext

@@ -57,8 +57,10 @@ def agreement(reference: torch.Tensor, other: torch.Tensor) -> dict:
     outputs, within one output step (``output_step``) of that model's maximum;
     for float outputs this is plain agreement. ``argmax`` is plain argmax
     equality; ``max_abs_diff`` the largest difference between two logits;
-    ``step`` the larger of the two output steps. Percentages over the images;
-    both tensors are (images, classes).
+    ``step`` the larger of the two output steps, 0 where the outputs are not
+    quantized (their smallest gap is then float noise, below 1e-4 of the
+    largest logit). Percentages over the images; both tensors are (images,
+    classes).
     """
     if reference.shape != other.shape:
         raise ValueError(f"outputs of shapes {tuple(reference.shape)} and {tuple(other.shape)} cannot be compared")
@@ -66,7 +68,8 @@ def agreement(reference: torch.Tensor, other: torch.Tensor) -> dict:
         return {"top1": 100.0, "argmax": 100.0, "max_abs_diff": 0.0, "step": 0.0, "images": 0}
     reference, other = reference.float(), other.float()
     step = max(output_step(reference), output_step(other))
-    slack = step * (1 + 1e-6)
+    quantized = step > 1e-4 * max(reference.abs().max().item(), 1e-12)
+    slack = step * (1 + 1e-6) if quantized else 0.0
 
     def near_top(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         return logits.gather(1, classes.view(-1, 1)).squeeze(1) >= logits.max(dim=1).values - slack
@@ -75,5 +78,6 @@ def agreement(reference: torch.Tensor, other: torch.Tensor) -> dict:
     agreed = near_top(reference, other_top) & near_top(other, ref_top)
     return {"top1": round(100.0 * agreed.float().mean().item(), 2),
             "argmax": round(100.0 * (ref_top == other_top).float().mean().item(), 2),
-            "max_abs_diff": round((reference - other).abs().max().item(), 4), "step": round(step, 6),
+            "max_abs_diff": round((reference - other).abs().max().item(), 4),
+            "step": round(step, 6) if quantized else 0.0,
             "images": reference.shape[0]}

@@ -194,6 +194,8 @@ class PluginHost:
         self._extra: list[tuple[str, object]] = []
         self._catalog: Catalog | None = None
         self._catalog_strict: bool | None = None
+        # Set by `zoo --strict-plugins`, so every command honours it, the jobs as much as the listings.
+        self.strict = False
 
     def add(self, plugin: object, name: str) -> None:
         """Register a plugin object directly (tests, notebooks); it loads after the entry points.
@@ -211,7 +213,7 @@ class PluginHost:
         self._catalog = None
 
     def catalog(self, strict: bool | None = None) -> Catalog:
-        strict = strict_from_env() if strict is None else strict
+        strict = (self.strict or strict_from_env()) if strict is None else strict
         if self._catalog is None or self._catalog_strict != strict:
             self._catalog = self._build(strict)
             self._catalog_strict = strict
@@ -345,12 +347,10 @@ def _backend_problem(catalog: Catalog, kind: str, spec: Any) -> str | None:
     """Why a preset cannot be applied by the backends it names, or by any registered backend, or None."""
     if kind != "preset":
         return None
-    if spec.backends is None:
-        if catalog.preset_backends(spec):
-            return None
+    if spec.backends is None and not catalog.preset_backends(spec):
         return (f"preset '{spec.name}': no installed plugin provides a backend with engine '{spec.engine}' for "
                 f"{spec.method} quantization; backends: {', '.join(sorted(catalog.backends)) or '(none)'}")
-    for name in spec.backends:
+    for name in spec.backends or ():
         backend = catalog.backends.get(name)
         if backend is None:
             return (f"preset '{spec.name}' names backend '{name}', which no installed plugin provides; "
@@ -361,6 +361,11 @@ def _backend_problem(catalog: Catalog, kind: str, spec: Any) -> str | None:
         if spec.method not in backend.methods:
             return (f"preset '{spec.name}': backend '{name}' cannot do {spec.method} quantization; "
                     f"it does {', '.join(backend.methods)}")
+    for name in catalog.preset_backends(spec):
+        check = catalog.backends[name].check_preset
+        problem = check(spec) if check else None
+        if problem:
+            return f"preset '{spec.name}' would compute wrongly with backend '{name}': {problem}"
     return None
 
 

@@ -102,6 +102,8 @@ def _select(options: QuantizeOptions, catalog: Catalog) -> tuple[Selection, Pres
     backend = catalog.backend(backend_name)
     backend.check(preset)
     preset, notes = backend.adapt(preset)
+    runtimes.require(options.latency.runtimes, runtimes.Subject())
+    runtimes.require(options.latency.runtimes, runtimes.Subject(backend_name, preset.method, preset.engine))
     return selection, preset, backend_name, backend, notes
 
 

@@ -127,6 +127,9 @@ class BackendSpec:
     library is missing costs nothing until then. ``engines`` and ``methods``
     say which presets it can apply; ``install`` is what a user runs when
     ``load`` raises ImportError (e.g. ``pip install 'zoo[pt2e]'``).
+    ``check_preset(preset)`` returns why the backend's kernels would compute a
+    preset wrongly, or None; zoo refuses such a preset when it registers. It
+    must not import torch.
     """
 
     name: str
@@ -135,6 +138,7 @@ class BackendSpec:
     engines: tuple[str, ...]
     methods: tuple[str, ...] = METHODS
     install: str = ""
+    check_preset: Callable[[Any], str | None] | None = None
 
     def __post_init__(self) -> None:
         check_name("backend", self.name)
@@ -209,16 +213,37 @@ class Observer:
 
     KINDS = ("minmax", "moving_average_minmax", "histogram", "per_channel_minmax",
              "moving_average_per_channel_minmax")
+    # The integers each dtype holds.
+    RANGES = {"quint8": (0, 255), "qint8": (-128, 127)}
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS:
             raise ValueError(f"unknown observer kind {self.kind!r}; valid: {', '.join(self.KINDS)}")
-        if self.dtype not in ("quint8", "qint8"):
+        if self.dtype not in self.RANGES:
             raise ValueError(f"observer dtype must be quint8 or qint8, got {self.dtype!r}")
+        if (self.quant_min is None) != (self.quant_max is None):
+            raise ValueError("observer: give both quant_min and quant_max, or neither")
+        low, high = self.RANGES[self.dtype]
+        if self.quant_min is not None:
+            if not all(type(v) is int for v in (self.quant_min, self.quant_max)):
+                raise ValueError("observer: quant_min and quant_max must be integers")
+            if not low <= self.quant_min < self.quant_max <= high:
+                raise ValueError(f"observer: need {low} <= quant_min < quant_max <= {high} for {self.dtype}, got "
+                                 f"quant_min={self.quant_min}, quant_max={self.quant_max}")
 
     @property
     def per_channel(self) -> bool:
         return "per_channel" in self.kind
+
+    @property
+    def levels(self) -> tuple[int, int]:
+        """The integer range the observer quantizes to, after quant_min/quant_max and reduce_range."""
+        if self.quant_min is not None:
+            return self.quant_min, self.quant_max
+        low, high = self.RANGES[self.dtype]
+        if self.reduce_range:  # torch's reduce_range drops one bit
+            return (low // 2, high // 2)
+        return low, high
 
 
 @dataclass(frozen=True)
@@ -266,6 +291,16 @@ class Preset:
                 raise ValueError(f"dynamic preset {self.name!r} must list dynamic_modules")
         elif self.activation is None or self.weight is None:
             raise ValueError(f"{self.method} preset {self.name!r} needs activation and weight observers")
+        else:
+            # What every int8 kernel zoo knows computes: unsigned activations, one scale each, and signed weights.
+            if self.activation.per_channel:
+                raise ValueError(f"preset {self.name!r}: activations take one scale per tensor, not a per-channel "
+                                 f"observer ({self.activation.kind})")
+            if self.activation.dtype != "quint8":
+                raise ValueError(f"preset {self.name!r}: activations must be quint8 (unsigned), not "
+                                 f"{self.activation.dtype}")
+            if self.weight.dtype != "qint8":
+                raise ValueError(f"preset {self.name!r}: weights must be qint8 (signed), not {self.weight.dtype}")
 
 
 @dataclass(frozen=True)

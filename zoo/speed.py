@@ -33,6 +33,11 @@ def compare(float_model, int8_model, subject: Subject, engine: Callable, example
         if model is None:
             continue
         sides[side], skipped[side] = runtimes.ready(model, who, names, example, threads, context)
+        if not sides[side]:
+            from zoo.errors import IncompatibleError
+
+            raise IncompatibleError(f"no runtime could run the {who.describe()} model: "
+                                    + "; ".join(f"{name}: {why}" for name, why in skipped[side].items()))
     runners = {f"{side} {name}": runner for side, ready in sides.items() for name, runner in ready.items()}
     with engine():
         stats, load = measure(runners, example, thread_count=threads, warmup=warmup, runs=runs)

@@ -19,25 +19,22 @@ import time
 from pathlib import Path
 
 from zoo import tables
-from zoo_registry import artifact
 from zoo_registry.store import Registry
 
-CONFIG = {"format": artifact.ARTIFACT_FORMAT, "artifact_version": artifact.ARTIFACT_VERSION}
 ARCHES = ("mobilenet_v2", "resnet18", "tv_mobilenet_v2")
 PRESETS = ("fbgemm-minmax", "fbgemm-histogram", "qnnpack-histogram", "x86-histogram", "fbgemm-qat")
 
 
 def fill(registry: Registry, entries: int, names: int) -> float:
+    from tests import synthetic
+    from zoo.plugins import get_catalog
+
+    presets = [get_catalog().preset(name) for name in PRESETS]
     started = time.perf_counter()
     for i in range(entries):
-        card = {
-            "kind": "int8", "arch": ARCHES[i % len(ARCHES)], "preset": PRESETS[i % len(PRESETS)], "method": "static",
-            "engine": "fbgemm", "backend": "eager", "created": f"2026-01-01T00:00:00.{i:06d}+00:00",
-            "dataset": {"name": "fashion-mnist", "split": "test", "images": 10000},
-            "metrics": {"top1": 90 + (i % 100) / 100, "top5": 99.0, "size_bytes": 1000 + i,
-                        "latency": {"p50_ms": 1.0, "p90_ms": 1.2, "batch_size": 1, "threads": 1}},
-        }
-        registry.write(artifact.render(f"weights {i}".encode(), CONFIG, card, f"model-{i % names}"))
+        registry.write(synthetic.files(f"model-{i % names}", f"weights {i}".encode(),
+                                       f"2026-01-01T00:00:00.{i:06d}+00:00", 90 + (i % 100) / 100,
+                                       preset=presets[i % len(presets)], arch=ARCHES[i % len(ARCHES)]))
         if (i + 1) % 1000 == 0:
             print(f"  wrote {i + 1}/{entries}", file=sys.stderr)
     return time.perf_counter() - started

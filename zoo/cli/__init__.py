@@ -65,6 +65,9 @@ def main(ctx: click.Context, strict_plugins: bool, registry: str | None) -> None
     """
     ctx.ensure_object(dict)
     ctx.obj["strict_plugins"] = strict_plugins or None
+    from zoo.plugins import host
+
+    host.strict = bool(strict_plugins)
     if registry:
         # Every part of zoo finds the registry through this variable, so one option reaches them all.
         os.environ["ZOO_REGISTRY"] = registry

@@ -198,7 +198,7 @@ def bench_command(reference, batch_sizes, threads, runs, runtime_list, record, a
         echo_json({"benchmarks": rows, **({"recorded": entry.ref} if entry else {})})
         return
     timed = [r for r in rows if "skipped" not in r]
-    click.echo(tables.render(["batch", "threads", "runtime", "p50", "p90", "images/s", ""],
+    click.echo(tables.render(["batch", "threads", "runtime", "p50", "p90", "images/s", "note"],
                              [[r["batch_size"], r["threads"], r["runtime"], _ms(r["p50_ms"]), _ms(r["p90_ms"]),
                                f"{r['batch_size'] * 1000 / r['p50_ms']:.0f}", "fastest" if r["fastest"] else ""]
                               for r in timed], align_right=(0, 1, 3, 4, 5)))
@@ -241,9 +241,10 @@ def export_command(reference, fmt, output, check_images, min_agreement):
 
         path, check = export_onnx(reference, output, check_images, min_agreement)
         agreed = check["agreement"]
+        from zoo.report import how_agreed
+
         click.echo(f"wrote {path} (ONNX); on {check['source']} its top class agrees with zoo.load on "
-                   f"{agreed['top1']:.2f} % (within one output step, {agreed['step']:.3g}; plain argmax "
-                   f"{agreed['argmax']:.2f} %), "
+                   f"{agreed['top1']:.2f} % ({how_agreed(agreed)}; plain argmax {agreed['argmax']:.2f} %), "
                    f"largest logit difference {agreed['max_abs_diff']:.3g}")
         return
     from zoo_registry.export import export_torchscript

@@ -108,6 +108,15 @@ def select(names: list[str] | tuple[str, ...], subject: Subject) -> tuple[list[R
     return chosen, skipped
 
 
+def require(names, subject: Subject) -> None:
+    """Refuse, before any work, a list of runtimes none of which can run ``subject`` here."""
+    chosen, skipped = select(names, subject)
+    if not chosen:
+        reasons = "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        raise IncompatibleError(f"none of the runtimes asked for can run the {subject.describe()} model here "
+                                f"({reasons}); add eager, which runs every model")
+
+
 def parse(text: str) -> tuple[str, ...]:
     """``--runtimes`` as given: 'quick' (the default set), 'all', or a comma list of names."""
     if text == "quick":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import warnings
 
@@ -67,6 +68,10 @@ class Inductor(Runtime):
         if subject.backend == "pt2e":
             import torchao.quantization.pt2e.inductor_passes.x86  # noqa: F401  registers the int8 lowerings
         import torch._inductor.config as inductor_config
+
+        # torch.compile looks for CUDA when it builds its C++ kernels and logs that none is found: on a CPU, nothing
+        # a user must act on.
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -1,0 +1,330 @@
+"""card.json and config.json, each parsed through one schema before anything reads a field of it.
+
+An artifact's digests prove only that its files match each other: whoever owns
+a Hub repository can edit any field and recompute them. So every card and
+config is bounded in size and nesting before it is parsed, then checked field
+by field (types, ranges, no control characters in text that zoo prints) and
+across fields and files (the card describes the config it ships with), by
+pydantic models. A failure is one ``IntegrityError`` naming the file and the
+field, e.g. ``card.json: metrics.top1: Input should be a valid number``.
+
+Both schemas accept what zoo wrote since artifact version 1; fields they do
+not know are kept but never read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from zoo.errors import IntegrityError
+
+# Larger files are refused before they are parsed.
+MAX_CARD_BYTES = 1 << 20
+MAX_CONFIG_BYTES = 64 << 10
+# Deeper JSON is refused before it is parsed (json.loads recurses; zoo writes at most 6 levels).
+MAX_DEPTH = 24
+MAX_TEXT = 4000
+MAX_CLASSES = 100_000
+MAX_IMAGE_SIZE = 4096
+MAX_CHANNELS = 64
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_NAME = r"^[a-z0-9][a-z0-9_.-]{0,95}$"
+_HEX64 = r"^[0-9a-f]{64}$"
+
+
+def _printable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("holds control characters")
+    return value
+
+
+Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_printable)]
+Name = Annotated[str, Field(pattern=_NAME)]
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=10**12)]
+Milliseconds = Annotated[float, Field(ge=0, le=3.6e6, allow_inf_nan=False)]
+
+
+class _Lenient(BaseModel):
+    """Unknown fields are kept (a newer zoo may add some) but never read."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Latency(_Lenient):
+    p50_ms: Milliseconds
+    p90_ms: Milliseconds
+    batch_size: Annotated[int, Field(ge=1, le=65536)]
+    threads: Annotated[int, Field(ge=1, le=4096)]
+    cpu: Text | None = None
+    runs: Annotated[int, Field(ge=1, le=10**7)] | None = None
+    runtime: Name | None = None
+    engine: Text | None = None
+
+
+class Agreement(_Lenient):
+    top1: Percent
+    argmax: Percent
+    max_abs_diff: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    step: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    images: Count
+
+
+class InRuntime(_Lenient):
+    runtime: Name
+    top1: Percent
+    top5: Percent
+    agreement_with_eager: Agreement
+
+
+class Accuracy(_Lenient):
+    top1: Percent
+    top5: Percent
+
+
+class Figures(Accuracy):
+    size_bytes: Count
+    latency: Latency | None = None
+    in_runtime: InRuntime | None = None
+
+
+class Dataset(_Lenient):
+    name: Name
+    split: Name
+    images: Count | None
+    image_size: Annotated[int, Field(ge=1, le=MAX_IMAGE_SIZE)]
+    num_classes: Annotated[int, Field(ge=1, le=MAX_CLASSES)]
+
+
+class FileInfo(_Strict):
+    sha256: Annotated[str, Field(pattern=_HEX64)]
+    size: Count
+
+
+class Plugin(_Lenient):
+    name: Text | None
+    package: Text | None = None
+    version: Text | None = None
+
+
+class Timing(_Lenient):
+    p50_ms: Milliseconds
+    p90_ms: Milliseconds
+
+
+class Runtimes(_Lenient):
+    float: dict[Name, Timing] = {}
+    int8: dict[Name, Timing] = {}
+    skipped: dict[Literal["float", "int8"], dict[Name, Text]] = {}
+    fastest: dict[Literal["float", "int8"], Name] = {}
+
+
+class Load(_Lenient):
+    other_cpus: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
+    cpus: Annotated[int, Field(ge=1, le=100_000)]
+    busy: bool | None
+
+
+class Card(_Lenient):
+    name: Name
+    version: Annotated[str, Field(pattern=_HEX64)]
+    card_version: Annotated[int, Field(ge=1, le=1)]
+    kind: Literal["int8", "float"]
+    arch: Name
+    preset: Name | None = None
+    engine: Text | None = None
+    method: Literal["static", "qat", "dynamic"] | None = None
+    backend: Name | None = None
+    mode: Name | None = None
+    dataset: Dataset
+    metrics: Figures
+    baseline: Figures | None = None
+    fused_baseline: Accuracy | None = None
+    runtimes: Runtimes | None = None
+    speedup: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    load: Load | None = None
+    parent: dict[Name, Text | None] | None = None
+    published: dict[Name, Text | None] | None = None
+    preset_notes: list[Text] | None = None
+    seed: int | None = None
+    command: Text | None = None
+    versions: dict[Name, Text] = {}
+    created: Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")]
+    wall_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    plugin: Plugin
+    files: dict[Literal["model.safetensors", "config.json", "README.md"], FileInfo]
+
+    @model_validator(mode="after")
+    def _agrees_with_itself(self) -> Card:
+        if set(self.files) != {"model.safetensors", "config.json", "README.md"}:
+            raise ValueError("files must list model.safetensors, config.json and README.md")
+        if self.metrics.top5 < self.metrics.top1:
+            raise ValueError(f"metrics: top5 {self.metrics.top5} is below top1 {self.metrics.top1}")
+        if self.kind == "int8" and (self.preset is None or self.method is None or not (self.backend or self.mode)):
+            raise ValueError("an int8 card names its preset, method and backend")
+        return self
+
+
+class Observer(_Strict):
+    kind: Literal["minmax", "moving_average_minmax", "histogram", "per_channel_minmax",
+                  "moving_average_per_channel_minmax"]
+    dtype: Literal["quint8", "qint8"]
+    symmetric: bool
+    reduce_range: bool
+    quant_min: Annotated[int, Field(ge=-128, le=255)] | None
+    quant_max: Annotated[int, Field(ge=-128, le=255)] | None
+
+
+class Preset(_Strict):
+    name: Name
+    engine: Name
+    method: Literal["static", "qat", "dynamic"]
+    description: Text
+    backends: list[Name] | None = None
+    activation: Observer | None
+    weight: Observer | None
+    dynamic_modules: list[Annotated[str, Field(max_length=200)]]
+    calibration_images: Annotated[int, Field(ge=1, le=10**8)]
+    qat_epochs: Annotated[int, Field(ge=1, le=10**4)]
+    qat_batches_per_epoch: Annotated[int, Field(ge=1, le=10**8)]
+    qat_lr: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
+    freeze_bn_after: Annotated[int, Field(ge=0, le=10**4)]
+    freeze_observers_after: Annotated[int, Field(ge=0, le=10**4)]
+
+
+class Codec(_Strict):
+    format: Literal["zoo-int8-safetensors"]
+    version: Annotated[int, Field(ge=1, le=1)]
+
+
+class Config(_Lenient):
+    format: Literal["zoo-artifact"]
+    artifact_version: Annotated[int, Field(ge=1, le=2)]
+    codec: Codec
+    kind: Literal["int8", "float"]
+    arch: Name
+    plugin: Plugin
+    num_classes: Annotated[int, Field(ge=1, le=MAX_CLASSES)]
+    image_size: Annotated[int, Field(ge=1, le=MAX_IMAGE_SIZE)]
+    in_channels: Annotated[int, Field(ge=1, le=MAX_CHANNELS)]
+    preset: Preset | None
+    engine: Name | None
+    backend: Name | None = None
+    mode: Name | None = None
+    versions: dict[Name, Text]
+
+    @model_validator(mode="after")
+    def _agrees_with_itself(self) -> Config:
+        if self.kind == "int8":
+            if self.preset is None or not (self.backend or self.mode):
+                raise ValueError("an int8 config names its preset and backend")
+            if self.engine != self.preset.engine:
+                raise ValueError(f"engine {self.engine!r} is not its preset's ({self.preset.engine!r})")
+        elif self.preset is not None:
+            raise ValueError("a float config has no preset")
+        return self
+
+
+def parse(data: bytes, file_name: str, label: str) -> dict:
+    """The JSON object in ``data`` after the size and nesting bounds; IntegrityError naming the file otherwise."""
+    limit = MAX_CARD_BYTES if file_name == "card.json" else MAX_CONFIG_BYTES
+    if len(data) > limit:
+        raise IntegrityError(f"{label}: {file_name} is {len(data)} bytes, more than the {limit} zoo reads")
+    depth = _depth(data)
+    if depth > MAX_DEPTH:
+        raise IntegrityError(f"{label}: {file_name} nests {depth} levels deep, more than the {MAX_DEPTH} zoo reads")
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{label}: {file_name} is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise IntegrityError(f"{label}: {file_name} does not hold a JSON object")
+    return value
+
+
+def check_card(card: dict, label: str) -> Card:
+    return _validated(Card, card, "card.json", label)
+
+
+def check_config(config: dict, label: str) -> Config:
+    return _validated(Config, config, "config.json", label)
+
+
+def check_pair(card: dict, config: dict, label: str) -> None:
+    """card.json describes the config it ships with: kind, architecture, classes, input size, preset, backend."""
+    pairs = [
+        ("kind", card["kind"], config["kind"]),
+        ("arch", card["arch"], config["arch"]),
+        ("dataset.num_classes", card["dataset"]["num_classes"], config["num_classes"]),
+        ("dataset.image_size", card["dataset"]["image_size"], config["image_size"]),
+    ]
+    if config["kind"] == "int8":
+        pairs += [("preset", card.get("preset"), config["preset"]["name"]),
+                  ("backend", card.get("backend") or card.get("mode"), config.get("backend") or config.get("mode")),
+                  ("engine", card.get("engine"), config["engine"])]
+    for field, in_card, in_config in pairs:
+        if in_card != in_config:
+            raise IntegrityError(f"{label}: card.json: {field} is {_shown(in_card)} but config.json says "
+                                 f"{_shown(in_config)}")
+
+
+def _validated(model: type[BaseModel], value: dict, file_name: str, label: str):
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(_part(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        raise IntegrityError(f"{label}: {file_name}: {where}: {message} (got {_shown(error.get('input'))})") from None
+
+
+def _part(part: Any) -> str:
+    """One step of a field's location, quoted unless it is a plain name (keys come from the file)."""
+    text = str(part)
+    return text if re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", text) else _shown(text)
+
+
+def _depth(data: bytes) -> int:
+    """The deepest nesting of objects and arrays in JSON text, counted without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x7D, 0x5D):
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return type(value).__name__
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    text = repr(value)
+    text = _CONTROL.sub("?", text)
+    return text if len(text) <= 60 else text[:57] + "..."
