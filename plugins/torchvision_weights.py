@@ -1,13 +1,11 @@
-"""Loading torchvision's published weights through its own weights API, never unpickling code."""
+"""Loading torchvision's published weights: verified against the hash in their file name, never unpickling code."""
 
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
-from zoo import ZooError
+from zoo import checkpoints
 
 # torchvision's meta names ImageNet "ImageNet-1K"; zoo names datasets in lower case.
 META_DATASETS = {"ImageNet-1K": "imagenet-1k"}
@@ -19,26 +17,13 @@ def _weights(module: str, enum: str, member: str):
     return getattr(getattr(importlib.import_module(module), enum), member)
 
 
-def _checkpoint_path(url: str) -> Path:
-    torch_home = os.environ.get("TORCH_HOME") or Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torch"
-    return Path(torch_home) / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
-
-
 def state_dict_loader(module: str, enum: str, member: str) -> Callable[[], Mapping]:
-    """A loader for ``module.enum.member`` that torchvision downloads into $TORCH_HOME/hub/checkpoints."""
+    """A loader for ``module.enum.member``: the file torchvision publishes, from $TORCH_HOME/hub/checkpoints or
+    downloaded there, checked against the sha256 prefix in its name, read with weights_only=True."""
 
     def load() -> Mapping:
         weights = _weights(module, enum, member)
-        try:
-            # weights_only=True: a .pth is a pickle, and only tensors may come out of it.
-            return weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
-        except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ZooError(
-                f"could not load torchvision weights {enum}.{member} from {weights.url} ({reason}); "
-                f"with no network, place the file at {_checkpoint_path(weights.url)}"
-            ) from None
+        return checkpoints.load_state_dict(weights.url, f"torchvision weights {enum}.{member}")
 
     return load
 

@@ -20,17 +20,29 @@ from zoo_registry.loading import load_reference
 MIN_AGREEMENT = 99.0
 
 
-def export_torchscript(reference: str, output: str) -> tuple[Path, str]:
-    """Script the model (trace it when scripting fails) and write it; returns (path, how)."""
+# Where a TorchScript export records the quantized engine it must be loaded under.
+ENGINE_FILE = "zoo-engine.txt"
+
+
+def export_torchscript(reference: str, output: str) -> tuple[Path, str, str | None]:
+    """Script the model (trace it when scripting fails) and write it; returns (path, how, engine).
+
+    ``engine`` is the torch quantized engine (fbgemm, x86, qnnpack...) the file must be loaded under, or None
+    when it needs none. torch.jit.load repacks int8 weights for the process's current engine, and a model
+    calibrated for another one computes something else there (qnnpack's 8-bit activations saturate fbgemm's
+    kernels), so the engine is stored in the file (``ENGINE_FILE``, read with torch.jit.load's _extra_files)
+    and named in the loading instructions.
+    """
     import torch
 
     model, config, _ = load_reference(reference)
+    engine = config.get("engine") if config.get("engine") in torch.backends.quantized.supported_engines else None
     example = torch.randn(1, config["in_channels"], config["image_size"], config["image_size"])
     with warnings.catch_warnings():
         # TorchScript is deprecated upstream but is still what torch.jit.load and the tutorials use.
         warnings.simplefilter("ignore")
         program, how = _compile(model, example, reference)
-        return _write(program, Path(output).expanduser()), how
+        return _write(program, Path(output).expanduser(), {ENGINE_FILE: engine or ""}), how, engine
 
 
 def export_onnx(reference: str, output: str, check_images: int = 500,
@@ -139,7 +151,7 @@ def _compile(model, example, reference: str):
     return program, how
 
 
-def _write(program, path: Path) -> Path:
+def _write(program, path: Path, extra_files: dict[str, str]) -> Path:
     """All or nothing: a failed or interrupted save leaves no partial file at ``path``."""
     import torch
 
@@ -147,7 +159,7 @@ def _write(program, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
-        torch.jit.save(program, tmp)
+        torch.jit.save(program, tmp, _extra_files=extra_files)
         _usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:

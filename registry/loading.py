@@ -42,7 +42,11 @@ def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None
         with torch.random.fork_rng():
             torch.manual_seed(0)
             model = spec.build(config["num_classes"])
-        codec.load_into(model, codec.decode(model_bytes))
+        state = codec.decode(model_bytes)
+        from zoo.weights import check_finite_weights
+
+        check_finite_weights(state, f"float model '{config['arch']}'")
+        codec.load_into(model, state)
         return model.eval()
     preset = preset_from_dict(config["preset"])
     for name in preset.dynamic_modules:

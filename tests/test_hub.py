@@ -346,53 +346,124 @@ def test_references_resolve_through_the_default_namespace(monkeypatch):
 # --------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def resnet18_fbgemm_checkpoint():
-    """torchvision's quantized ResNet18 made here (its own quantize_model on a dummy input), saved where
-    torchvision's weights API looks before downloading; returns the model it was taken from."""
-    from torchvision.models.quantization import ResNet18_QuantizedWeights, resnet18
+PUBLISHED_PLUGIN = """
+    from zoo import KnownWeights, ModelSpec, checkpoints, hookimpl
+    from zoo_plugins.torchvision_models import build_resnet18, fuse
 
-    url = ResNet18_QuantizedWeights.IMAGENET1K_FBGEMM_V1.url
-    path = Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
+    URL = {url!r}
+
+
+    def load():
+        return checkpoints.load_state_dict(URL, "test ResNet18 int8 weights")
+
+
+    @hookimpl
+    def register_models(register):
+        register(ModelSpec("test_resnet18", build_resnet18, fuse=fuse, input_size=224,
+                           description="torchvision's quantizable ResNet18, weights published by a test",
+                           weights=(KnownWeights("test-fbgemm", dataset="imagenet-1k", num_classes=1000,
+                                                 image_size=224, load=load, source="a test's own checkpoint",
+                                                 quantized=True, engine="fbgemm", preset="fbgemm-histogram",
+                                                 metrics={{"imagenet-1k": {{"top1": 12.5, "top5": 34.5,
+                                                                           "images": 100}}}},
+                                                 published_as="test-resnet18-int8"),)))
+"""
+
+
+@pytest.fixture
+def published_resnet18(tmp_path):
+    """torchvision's quantized ResNet18 made here (its own quantize_model on a dummy input), published by a test
+    plugin at a URL whose file name carries the checkpoint's own sha256 prefix, as torch.hub's convention has it,
+    and already in torch.hub's cache; returns (the model, the environment that has the plugin)."""
+    import hashlib
+    import io
+
+    from tests import fake_plugins
+    from tests.conftest import BUILTIN_PLUGINS
+    from torchvision.models.quantization import resnet18
+
     previous = torch.backends.quantized.engine
     torch.backends.quantized.engine = "fbgemm"
     with torch.random.fork_rng():
         torch.manual_seed(3)
         model = resnet18(weights=None, quantize=True).eval()
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    data = buffer.getvalue()
+    name = f"test_resnet18_fbgemm_{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    path = Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints" / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
-    yield model
+    path.write_bytes(data)
+    site = tmp_path / "site"
+    site.mkdir()
+    fake_plugins.install(site, "zoo-published-test", "0.1.0",
+                         {"published_test": PUBLISHED_PLUGIN.format(url=f"https://models.invalid/{name}")},
+                         {"published_test": "published_test"})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+           "ZOO_PLUGINS": ",".join([*BUILTIN_PLUGINS, "published_test"])}
+    yield model, env, path
     torch.backends.quantized.engine = previous
-    path.unlink()
+    path.unlink(missing_ok=True)
 
 
 @pytest.mark.slow
-def test_pull_resnet18_int8_through_the_plugin(resnet18_fbgemm_checkpoint, dest):
-    from torchvision.models.quantization import ResNet18_QuantizedWeights
-
-    env = dict(os.environ)
-    card = ok_json(zoo_cli(env, dest, "pull", "resnet18-int8", "--latency-runs", "2", "--json"))
-    published = ResNet18_QuantizedWeights.IMAGENET1K_FBGEMM_V1.meta["_metrics"]["ImageNet-1K"]
+def test_pull_published_weights_through_their_plugin(published_resnet18, dest):
+    model, env, _ = published_resnet18
+    card = ok_json(zoo_cli(env, dest, "pull", "test-resnet18-int8", "--latency-runs", "2", "--json"))
     assert (card["name"], card["arch"], card["engine"], card["preset"]) == (
-        "resnet18-int8", "resnet18", "fbgemm", "fbgemm-histogram")
-    assert card["metrics"]["top1"] == published["acc@1"] and card["metrics"]["top5"] == published["acc@5"]
-    assert card["dataset"] == {"name": "imagenet-1k", "split": "test", "images": 50_000, "image_size": 224,
+        "test-resnet18-int8", "test_resnet18", "fbgemm", "fbgemm-histogram")
+    assert (card["metrics"]["top1"], card["metrics"]["top5"]) == (12.5, 34.5)  # the plugin's own figures
+    assert card["dataset"] == {"name": "imagenet-1k", "split": "test", "images": 100, "image_size": 224,
                                "num_classes": 1000}
-    assert card["published"]["source"] == "torchvision ResNet18_QuantizedWeights.IMAGENET1K_FBGEMM_V1"
+    assert card["published"]["source"] == "a test's own checkpoint"
     assert "not measured by zoo" in card["published"]["figures"]
     assert card["metrics"]["size_bytes"] == card["files"]["model.safetensors"]["size"]
     assert card["metrics"]["latency"]["runs"] == 2 and card["metrics"]["latency"]["engine"] == "fbgemm"
-    assert card["baseline"]["top1"] == 69.758  # the float parent's published figure, ResNet18_Weights.IMAGENET1K_V1
 
     # Recorded like any registry model: it reloads without pickle and computes what torchvision's model does.
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    code = ("import sys, torch, zoo\nx = torch.load(sys.argv[1])\n"
+            "torch.save(zoo.load('test-resnet18-int8', registry=sys.argv[2])(x), sys.argv[3])")
+    torch.save(x, dest.parent / "x.pt")
+    done = subprocess.run([sys.executable, "-c", code, str(dest.parent / "x.pt"), str(dest),
+                           str(dest.parent / "y.pt")], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
     with torch.inference_mode():
-        assert torch.equal(zoo.load("resnet18-int8", registry=str(dest))(x), resnet18_fbgemm_checkpoint(x))
+        assert torch.equal(torch.load(dest.parent / "y.pt"), model(x))
     # The same weights again add no version.
-    again = ok_json(zoo_cli(env, dest, "pull", "resnet18-int8", "--json"))
+    again = ok_json(zoo_cli(env, dest, "pull", "test-resnet18-int8", "--json"))
     assert again["version"] == card["version"] and len(Registry(dest).list()) == 1
-    shown = zoo_cli(env, dest, "show", "resnet18-int8")
-    assert shown.returncode == 0 and "pre-quantized weights torchvision" in shown.stdout
+    shown = zoo_cli(env, dest, "show", "test-resnet18-int8")
+    assert shown.returncode == 0 and "int8 test_resnet18 on imagenet-1k: top-1 12.50 %" in shown.stdout
+
+
+def test_a_published_checkpoint_that_does_not_match_its_name_is_refused(published_resnet18, dest):
+    _, env, path = published_resnet18
+    path.write_bytes(path.read_bytes()[:-10])  # a truncated download
+    assert_one_line_error(zoo_cli(env, dest, "pull", "test-resnet18-int8"), str(path),
+                          "is not the published file: its name says sha256")
+    assert_unchanged(dest)
+
+
+@pytest.mark.parametrize("weights, published_as", [
+    ("ResNet18_QuantizedWeights.IMAGENET1K_FBGEMM_V1", "resnet18-int8"),
+    ("MobileNet_V2_QuantizedWeights.IMAGENET1K_QNNPACK_V1", "tv_mobilenet_v2-int8"),
+])
+def test_a_placeholder_at_torchvisions_checkpoint_path_is_refused(dest, weights, published_as):
+    """Where zoo's own message tells offline users to put the file: a wrong file there records nothing."""
+    import torchvision.models.quantization as tvq
+
+    enum, member = weights.split(".")
+    url = getattr(getattr(tvq, enum), member).url
+    path = Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"placeholder": torch.zeros(1)}, path)
+    try:
+        assert_one_line_error(zoo_cli(dict(os.environ), dest, "pull", published_as), f"torchvision weights {weights}",
+                              str(path), "is not the published file")
+    finally:
+        path.unlink()
+    assert_unchanged(dest)
 
 
 @pytest.mark.expect_blocked_network

@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import zoo
 from tests.hub_fixtures import HUB_USER, hub_env, hub_server  # noqa: F401
 from tests.test_hub import assert_one_line_error, assert_unchanged, zoo_cli
 from zoo import ModuleType, Preset, hookimpl
-from zoo.errors import IncompatibleError
+from zoo.errors import IncompatibleError, ZooError
 from zoo.plugins import PluginHost
 from zoo_registry import artifact
 from zoo_registry.store import Registry
@@ -150,3 +151,75 @@ def test_a_registered_module_type_is_imported_only_when_resolved(canary):
         catalog.module_type(f"{CANARY}.Payload")
     assert canary.exists()
     assert catalog.module_type("torch.nn.Linear").__name__ == "Linear"
+
+
+def test_float_weights_holding_nan_are_refused_naming_the_tensor(tmp_path):
+    from click.testing import CliRunner
+    from safetensors.torch import save_file
+
+    from zoo.cli import main
+    from zoo_plugins.mobilenet_v2 import build
+
+    state = {k: v.contiguous() for k, v in build(10).state_dict().items()}
+    state["features.3.conv.1.0.weight"][0, 0, 0, 0] = float("nan")
+    path = tmp_path / "broken.safetensors"
+    save_file(state, path)
+    result = CliRunner().invoke(main, ["quantize", "mobilenet_v2", "--preset", "fbgemm-histogram", "--weights",
+                                       str(path), "--eval-limit", "8", "--runtimes", "eager"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (f"Error: weights '{path}': tensor 'features.3.conv.1.0.weight' holds 1 NaN "
+                                     "or infinite value(s) of 1296; zoo does not quantize such weights")
+
+
+def test_non_finite_activations_in_calibration_name_the_module():
+    from torch import nn
+
+    from zoo.quantize import calibrate
+
+    class Overflow(nn.Module):
+        def forward(self, x):
+            return x * float("inf")
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), Overflow(), nn.Flatten())
+    images = torch.rand(2, 3, 8, 8) + 0.1
+    with pytest.raises(ZooError, match="calibration: module '2' gives NaN or infinite activations on calibration "
+                                       "images 1..2"):
+        calibrate(model, [(images, None)])
+
+
+@pytest.mark.parametrize("preset", ["fbgemm-histogram", "x86-histogram", "qnnpack-histogram"])
+def test_a_torchscript_export_loaded_as_zoo_says_computes_what_zoo_load_computes(tmp_path, monkeypatch, preset):
+    """In a fresh process, whose quantized engine is torch's default, following the export's own instructions."""
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+    from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
+    from zoo_registry.record import record_quantized
+
+    registry = Registry(tmp_path / "registry")
+    produced = run_quantize(QuantizeOptions(arch="mobilenet_v2", preset=preset, eval_limit=16, calibration_images=64,
+                                            latency=LatencyOptions(runs=2, warmup=1, runtimes=("eager",))))
+    record_quantized(registry, produced, "exported")
+    monkeypatch.setenv("ZOO_REGISTRY", str(registry.root))
+    target = tmp_path / "model.pt"
+    result = CliRunner().invoke(main, ["export", "exported", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    engine = preset.split("-")[0]
+    instructions = result.stdout.strip().split("load it with: ")[1]
+    assert instructions == f"torch.backends.quantized.engine = '{engine}'; model = torch.jit.load('{target}')"
+
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    torch.save(images, tmp_path / "images.pt")  # test data written by the test itself
+    code = (f"import sys, torch\nimages = torch.load({str(tmp_path / 'images.pt')!r})\n{instructions}\n"
+            "extra = {'zoo-engine.txt': ''}\ntorch.jit.load(sys.argv[1], _extra_files=extra)\n"
+            f"assert extra['zoo-engine.txt'] == {engine.encode()!r}, extra\n"
+            "torch.save(model(images), sys.argv[2])\n")
+    done = subprocess.run([sys.executable, "-c", code, str(target), str(tmp_path / "out.pt")], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with torch.inference_mode():
+        expected = zoo.load("exported", registry=str(registry.root))(images)
+    assert torch.equal(torch.load(tmp_path / "out.pt"), expected)

@@ -78,14 +78,45 @@ def prepare(float_model: nn.Module, spec: ModelSpec, preset: Preset, backend, im
 
 @torch.no_grad()
 def calibrate(model: nn.Module, loader: DataLoader) -> int:
-    """Run the calibration images through the observers; returns how many were seen."""
+    """Run the calibration images through the observers; returns how many were seen.
+
+    Raises ZooError naming the first module whose output is not finite: an observer that saw NaN or infinity
+    would give the whole layer a meaningless scale.
+    """
     model.eval()
     seen = 0
     with bar(loader, "calibrating") as batches:
         for images, _ in batches:
-            model(images)
+            if not torch.isfinite(images).all():
+                raise ZooError(f"calibration image batch {seen // max(images.shape[0], 1) + 1} holds NaN or "
+                               "infinity; check the dataset")
+            outputs = model(images)
+            if isinstance(outputs, torch.Tensor) and not torch.isfinite(outputs).all():
+                raise ZooError(f"calibration: {first_non_finite(model, images)} gives NaN or infinite activations "
+                               f"on calibration images {seen + 1}..{seen + images.shape[0]}")
             seen += images.shape[0]
     return seen
+
+
+def first_non_finite(model: nn.Module, images: torch.Tensor) -> str:
+    """The name of the first module (in call order) whose output holds NaN or infinity on ``images``."""
+    found: list[str] = []
+
+    def hook(name):
+        def check(module, inputs, output):
+            if not found and isinstance(output, torch.Tensor) and output.is_floating_point() \
+                    and not torch.isfinite(output).all():
+                found.append(name)
+        return check
+
+    handles = [module.register_forward_hook(hook(name)) for name, module in model.named_modules() if name]
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return f"module '{found[0]}'" if found else "the model"
 
 
 def convert(prepared: nn.Module, backend) -> nn.Module:

@@ -124,6 +124,18 @@ def state_dict_digest(state_dict: Mapping) -> str:
     return hashlib.sha256(save(tensors)).hexdigest()
 
 
+def check_finite_weights(state: Mapping, label: str) -> None:
+    """Refuse float weights holding NaN or infinity, naming the first such tensor: they would quantize to garbage
+    (or make an observer's histogram fail) far from where the damage was done."""
+    import torch
+
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+            bad = (~torch.isfinite(value)).sum().item()
+            raise ZooError(f"{label}: tensor '{key}' holds {bad} NaN or infinite value(s) of {value.numel()}; "
+                           "zoo does not quantize such weights")
+
+
 def load_into(model, choice: WeightsChoice, num_classes: int, *, allow_new_head: bool = False) -> str | None:
     """Load ``choice`` into ``model``; returns the weights' digest (None for random weights).
 
@@ -138,6 +150,7 @@ def load_into(model, choice: WeightsChoice, num_classes: int, *, allow_new_head:
             "fine-tune them first with `zoo train ... --weights " + choice.name + "`"
         )
     state = choice.load()
+    check_finite_weights(state, f"weights '{choice.name}'")
     digest = state_dict_digest(state)
     own = model.state_dict()
     if allow_new_head:

@@ -249,8 +249,13 @@ def export_command(reference, fmt, output, check_images, min_agreement):
         return
     from zoo_registry.export import export_torchscript
 
-    path, how = export_torchscript(reference, output)
-    click.echo(f"wrote {path} ({how}); load it with torch.jit.load('{path}')")
+    path, how, engine = export_torchscript(reference, output)
+    if engine:
+        click.echo(f"wrote {path} ({how}, int8 for torch's {engine} engine, recorded in the file as "
+                   f"zoo-engine.txt); load it with: torch.backends.quantized.engine = '{engine}'; "
+                   f"model = torch.jit.load('{path}')")
+    else:
+        click.echo(f"wrote {path} ({how}); load it with torch.jit.load('{path}')")
 
 
 @click.command("rm")
