@@ -50,7 +50,8 @@ def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None
 
 
 def benchmark(reference: str, batch_sizes: Sequence[int], threads: Sequence[int], runs: int, record: bool,
-              registry: Registry | None = None, runtime_names: Sequence[str] | None = None) -> tuple[list[dict], Entry | None]:
+              registry: Registry | None = None,
+              runtime_names: Sequence[str] | None = None) -> tuple[list[dict], Entry | None]:
     """Latency of a registry model in every runtime that can run it, for every batch size × thread count.
 
     The runtimes of one configuration are timed interleaved in one loop. Returns one row per configuration and

@@ -78,7 +78,8 @@ def _summary(card: Mapping[str, Any]) -> str:
                 f"(engine `{card['engine']}`). {published['figures'][0].upper()}{published['figures'][1:]}.")
     if card.get("kind") == "int8":
         return (f"`{card['arch']}` quantized to int8 by zoo with preset `{card['preset']}` "
-                f"({METHOD_NAMES.get(card['method'], card['method'])}, backend {card.get('backend') or card.get('mode')}, engine `{card['engine']}`).")
+                f"({METHOD_NAMES.get(card['method'], card['method'])}, "
+                f"backend {card.get('backend') or card.get('mode')}, engine `{card['engine']}`).")
     return f"`{card['arch']}` float weights trained by zoo (`{card.get('command', 'zoo train')}`)."
 
 

@@ -84,7 +84,8 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
 def _fastest_here(card: dict, subject) -> str:
     from zoo import runtimes
 
-    recorded = ((card.get("runtimes") or {}).get("fastest") or {}).get("int8" if card.get("kind") == "int8" else "float")
+    side = "int8" if card.get("kind") == "int8" else "float"
+    recorded = ((card.get("runtimes") or {}).get("fastest") or {}).get(side)
     if recorded and recorded != "eager":
         usable, _ = runtimes.select([recorded], subject)
         if usable:
