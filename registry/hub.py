@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from zoo.errors import IntegrityError
+from zoo.printable import printable, without_credentials
 from zoo.progress import QUIET_ENV
 from zoo_registry import artifact, hubref, names
 from zoo_registry.hub_errors import HubError, hub_errors
@@ -53,8 +54,13 @@ class Pulled:
 
 @contextlib.contextmanager
 def _client() -> Iterator[None]:
-    """Quiet the client's progress bars under ZOO_NO_PROGRESS, and its warnings always (zoo reports outcomes)."""
+    """Bound the client's waits (``hub_network``); quiet its progress bars under ZOO_NO_PROGRESS, and its warnings
+    always (zoo reports outcomes)."""
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars, logging
+
+    from zoo_registry.hub_network import bound_requests
+
+    bound_requests()
 
     level = logging.get_verbosity()
     bars_were_off = are_progress_bars_disabled()
@@ -118,8 +124,10 @@ def push(registry: Registry, reference: str, repo: str | None = None, private: b
                 commit_description=_describe(card),
             )
     changed = info.oid != before
+    # The commit URL is the server's text, printed as is: no escape sequences, no credentials.
+    url = printable(without_credentials(str(info.commit_url)))
     # Unchanged, the client returns the revision's head, which already holds this version.
-    return Pushed(entry.name, entry.version, repo_id, branch, info.oid, info.commit_url, changed)
+    return Pushed(entry.name, entry.version, repo_id, branch, info.oid, url, changed)
 
 
 def _describe(card: dict) -> str:
@@ -151,8 +159,26 @@ def read_snapshot(folder: Path, label: str) -> dict[str, bytes]:
     return {**contents, artifact.CARD_FILE: card_bytes}
 
 
-def pull(registry: Registry, reference: str, catalog=None, latency_runs: int = 50) -> Pulled:
-    """Record REF in the registry: a name a plugin publishes, else a Hub repository (see ``hubref``)."""
+def evict_snapshot(folder: Path) -> None:
+    """Remove the artifact files of a cached snapshot and the blobs they link to, so the next download refetches
+    them. Only names zoo asked the client for are touched, and only inside the Hub cache's own layout."""
+    blobs = folder.parent.parent / "blobs"
+    for file_name in artifact.FILES:
+        path = folder / file_name
+        if not path.is_symlink() and not path.is_file():
+            continue
+        target = path.resolve()
+        path.unlink(missing_ok=True)
+        if target.parent == blobs.resolve():
+            target.unlink(missing_ok=True)
+
+
+def pull(registry: Registry, reference: str, catalog=None, latency_runs: int = 50, add_version: bool = False) -> Pulled:
+    """Record REF in the registry: a name a plugin publishes, else a Hub repository (see ``hubref``).
+
+    ``add_version``: a Hub model whose name this registry already holds, in other versions, becomes that name's
+    latest version only when this is true; otherwise a ZooError says so and nothing is recorded.
+    """
     from zoo_registry import published
 
     target, revision = hubref.split(reference)
@@ -163,18 +189,51 @@ def pull(registry: Registry, reference: str, catalog=None, latency_runs: int = 5
                 raise HubError(f"'{target}' is published by plugin '{found.plugin}' ({found.weights.source}), which "
                                f"has no revisions; for a copy on the Hub write NAMESPACE/{target}@{revision}")
             return published.pull(registry, found, catalog, latency_runs=latency_runs)
-    return pull_hub(registry, hubref.resolve(target, revision), catalog)
+    return pull_hub(registry, hubref.resolve(target, revision), catalog, add_version=add_version)
 
 
-def pull_hub(registry: Registry, ref: hubref.HubRef, catalog=None) -> Pulled:
+def check_new_latest(registry: Registry, card: dict, source: str) -> None:
+    """Refuse to make a version from ``source`` the latest of a name this registry holds in other versions."""
+    from zoo.errors import ZooError
+
+    held = registry.list(name=card["name"])
+    if not held or any(e.version == card["version"] for e in held):
+        return
+    latest = next(e for e in held if e.latest)
+    raise ZooError(f"this registry already holds '{card['name']}' ({len(held)} version(s), latest "
+                   f"{latest.version[:12]} of {latest.created[:10]}); {source} would become its latest version: "
+                   f"pass --add-version to record it so, or `zoo rm {card['name']}` first")
+
+
+def pull_hub(registry: Registry, ref: hubref.HubRef, catalog=None, add_version: bool = False) -> Pulled:
     from huggingface_hub import snapshot_download
 
-    with _client(), hub_errors(ref.repo_id, ref.revision):
-        folder = Path(snapshot_download(ref.repo_id, repo_type="model", revision=ref.revision,
-                                        allow_patterns=list(artifact.FILES)))
+    def download(force: bool) -> Path:
+        with _client(), hub_errors(ref.repo_id, ref.revision):
+            return Path(snapshot_download(ref.repo_id, repo_type="model", revision=ref.revision,
+                                          allow_patterns=list(artifact.FILES), force_download=force))
+
+    folder = download(force=False)
     # The cache keeps each snapshot under its commit sha: that names exactly what was pulled.
     source = f"{ref.repo_id}@{folder.name}"
-    files = read_snapshot(folder, source)
+    try:
+        files = read_snapshot(folder, source)
+    except IntegrityError as cached:
+        # The client trusts its cache, so one broken download would fail every later pull: drop the snapshot's
+        # files and fetch them once more; only if the Hub serves the same again is the repository at fault.
+        evict_snapshot(folder)
+        try:
+            folder = download(force=True)
+        except HubError as exc:
+            raise IntegrityError(f"{cached} (the cached files were removed; fetching them again failed: {exc})") \
+                from None
+        try:
+            files = read_snapshot(folder, source)
+        except IntegrityError as again:
+            evict_snapshot(folder)
+            raise IntegrityError(f"{again} (fetched twice from the Hub)") from None
+    if not add_version:
+        check_new_latest(registry, artifact.parse_json(files[artifact.CARD_FILE], Path(source)), source)
     entry = record_checked(registry, files, source, catalog)
     return Pulled(entry, artifact.parse_json(files[artifact.CARD_FILE], Path(source)), source)
 

@@ -37,7 +37,9 @@ LOGIN_ADVICE = "set HF_TOKEN or run `hf auth login`"
 def endpoint() -> str:
     from huggingface_hub import constants
 
-    return constants.ENDPOINT
+    from zoo.printable import without_credentials
+
+    return without_credentials(constants.ENDPOINT)
 
 
 def offline() -> bool:
@@ -47,8 +49,10 @@ def offline() -> bool:
 
 
 def _first_line(text: object) -> str:
+    from zoo.printable import printable, redact_urls
+
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[0] if lines else ""
+    return printable(redact_urls(lines[0]))[:300] if lines else ""
 
 
 def translate(exc: BaseException, what: str, revision: str | None) -> ZooError | None:
@@ -57,6 +61,10 @@ def translate(exc: BaseException, what: str, revision: str | None) -> ZooError |
     from huggingface_hub import errors
 
     at = f" at revision '{revision}'" if revision else ""
+    if isinstance(exc, errors.LocalEntryNotFoundError) and not offline():
+        # snapshot_download reports a Hub that stopped answering, or answered 5xx, as "not in the cache";
+        # the cause is what the user needs to hear.
+        exc = _in_chain(exc, (httpx2.TimeoutException, errors.HfHubHTTPError)) or exc
     if isinstance(exc, errors.IncompleteSnapshotError):
         return HubUnreachableError(f"the Hub cache holds only part of {what}{at} and the Hub cannot be reached "
                                    f"({endpoint()}): pull it again with network access")
@@ -89,9 +97,28 @@ def translate(exc: BaseException, what: str, revision: str | None) -> ZooError |
         return HubError(f"the Hub answered HTTP {status} for {what}: {reason}")
     if isinstance(exc, errors.HFValidationError):
         return HubError(f"invalid Hub reference {what}: {_first_line(exc)}")
+    if isinstance(exc, httpx2.TimeoutException):
+        from zoo_registry.hub_network import TIMEOUT_ENV
+
+        return HubUnreachableError(f"the Hub at {endpoint()} stopped answering while zoo worked on {what} "
+                                   f"({type(exc).__name__}; each wait is bounded by HF_HUB_DOWNLOAD_TIMEOUT for "
+                                   f"files and {TIMEOUT_ENV} otherwise): try again later; running the same push "
+                                   "or pull again is safe")
     if isinstance(exc, (httpx2.TransportError, ConnectionError)):
         return HubUnreachableError(f"cannot reach the Hub at {endpoint()} ({type(exc).__name__}); "
                                    "check the network (or HF_ENDPOINT)")
+    return None
+
+
+def _in_chain(exc: BaseException, types: tuple) -> BaseException | None:
+    """The first exception of ``types`` among ``exc``'s causes (``exc`` itself excluded), or None."""
+    seen = {id(exc)}
+    exc = exc.__cause__ or exc.__context__
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, types):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
     return None
 
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import UnknownNameError, ZooError
+from zoo.errors import StorageError, UnknownNameError, ZooError
 from zoo.paths import zoo_home
 from zoo_registry import artifact, names
 
@@ -34,6 +34,9 @@ INDEX_FILE = "index.sqlite"
 SCHEMA_VERSION = 2
 LOCK_TIMEOUT_S = 60.0
 STALE_STAGING_S = 3600.0
+
+# NAME@VERSION of each version this process added, so an interrupted command can say truthfully what it recorded.
+RECORDED: list[str] = []
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -132,6 +135,36 @@ class Registry:
     # -- index ---------------------------------------------------------------
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """The index, opened for reading (None when there is none yet) or in a write transaction.
+
+        Raises:
+            StorageError: the index is corrupt, locked by another process for LOCK_TIMEOUT_S, or not writable.
+        """
+        try:
+            with self._open_index(write) as db:
+                yield db
+        except sqlite3.OperationalError as exc:
+            raise self._index_error(exc) from None
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"registry index {self.index_path} is damaged ({exc}): run "
+                               "`zoo reindex` to rebuild it from the model directories (the damaged file is kept "
+                               "beside it)") from None
+
+    def _index_error(self, exc: sqlite3.OperationalError) -> StorageError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StorageError(f"registry index {self.index_path} has been locked by another process for more "
+                                f"than {LOCK_TIMEOUT_S:.0f} s: let it finish (or stop it), then run the command again")
+        if "readonly" in text or "read-only" in text:
+            return StorageError(f"registry index {self.index_path} is read-only: give yourself write access, or "
+                                f"use another registry (--registry DIR)")
+        if "unable to open" in text or "disk" in text or "full" in text:
+            return StorageError(f"registry index {self.index_path} cannot be opened or written ({text}): check "
+                                "that its directory exists, is writable and has free space")
+        return StorageError(f"registry index {self.index_path}: {text}")
+
+    @contextmanager
+    def _open_index(self, write: bool) -> Iterator[sqlite3.Connection]:
         if not write and not self.index_path.exists():
             yield None
             return
@@ -268,6 +301,7 @@ class Registry:
         with self._connect(write=True) as db:
             db.execute(f"INSERT OR IGNORE INTO versions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                        [getattr(entry, c) for c in COLUMNS])
+        RECORDED.append(entry.ref)
         return self.resolve(names.Reference(entry.name, entry.version))
 
     def remove(self, reference: str) -> list[Entry]:
@@ -281,10 +315,40 @@ class Registry:
                            [(e.name, e.version) for e in doomed])
         for entry in doomed:
             # Out of the index first, so a half-deleted directory is never listed.
+            directory = self.directory(entry.name, entry.version)
+            if not directory.exists():
+                continue  # removed by hand, or by an earlier `zoo rm` that was stopped: the index row was all left
             trash = self.stage()
-            os.rename(self.directory(entry.name, entry.version), trash / "removed")
+            os.rename(directory, trash / "removed")
             shutil.rmtree(trash, ignore_errors=True)
         return doomed
+
+    def reindex(self) -> tuple[list[Entry], list[str]]:
+        """Rebuild the index from the version directories, oldest card first (so each name's latest stays latest).
+
+        A damaged index is renamed aside (``index.sqlite.damaged-<time>``), never deleted. Returns the entries
+        indexed and, for each directory left out, why (it failed verification).
+        """
+        cards: list[tuple[str, str, dict]] = []
+        skipped: list[str] = []
+        for directory in sorted(self.root.glob("models/*/*")):
+            label = f"{directory.parent.name}@{directory.name[:12]}"
+            try:
+                _, card, _ = artifact.read_verified(directory, label)
+                if card["name"] != directory.parent.name or card["version"] != directory.name:
+                    raise ZooError(f"{directory} holds {card['name']}@{str(card['version'])[:12]}")
+            except ZooError as exc:
+                skipped.append(f"{directory}: {exc}")
+                continue
+            cards.append((str(card.get("created", "")), str(directory), card))
+        if self.index_path.exists():
+            os.rename(self.index_path, self.index_path.with_name(f"{INDEX_FILE}.damaged-{time.time_ns()}"))
+        with self._connect(write=True) as db:
+            for _, _, card in sorted(cards, key=lambda c: c[:2]):
+                entry = entry_from_card(card)
+                db.execute(f"INSERT OR IGNORE INTO versions ({', '.join(COLUMNS)}) "
+                           f"VALUES ({', '.join('?' * len(COLUMNS))})", [getattr(entry, c) for c in COLUMNS])
+        return self.list(), skipped
 
     # -- reading -----------------------------------------------------------------
     def open(self, entry: Entry) -> tuple[dict, dict, bytes]:

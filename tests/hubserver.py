@@ -543,6 +543,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body_consumed = False
         try:
             name, params = self._route(method, split.path)
+            if hub.inject_error is not None and hub.inject_error[0] in split.path:
+                raise HubError(hub.inject_error[1], hub.inject_error[2])
             if name not in _STREAMING_ROUTES:
                 self.body = self._read_body()
                 body_consumed = True
@@ -601,7 +603,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             raise HubError(400, "Request body is not valid JSON") from None
 
+    def _stall(self) -> None:
+        hub = self.server.hub
+        hub.stalled.set()
+        hub._stopping.wait(timeout=600)
+        self.close_connection = True
+
+    def _stalls(self) -> bool:
+        hub = self.server.hub
+        return hub.stall_path is not None and hub.stall_path in self.path
+
     def _send(self, method: str, response: Response) -> None:
+        if self._stalls() and self.server.hub.stall_after is None:
+            self._stall()
+            return
         length = response.file_range[1] if response.file_range else len(response.body)
         self.send_response(response.status)
         for key, value in response.headers.items():
@@ -620,6 +635,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(response.body)
             return
         start, length = response.file_range
+        if self._stalls():
+            response.file.seek(start)
+            self.wfile.write(response.file.read(min(length, self.server.hub.stall_after)))
+            self.wfile.flush()
+            self._stall()
+            return
         response.file.seek(start)
         while length > 0:
             chunk = response.file.read(min(length, 1 << 20))
@@ -668,6 +689,15 @@ class HubServer:
         self._requests_lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # Fault injection: a response whose path contains ``stall_path`` stops after ``stall_after`` bytes of body
+        # (None: before its headers) and then sends nothing until the server stops, as a Hub that stops
+        # answering mid-transfer does.
+        self.stall_path: str | None = None
+        self.stall_after: int | None = None
+        self.stalled = threading.Event()
+        # Fault injection: requests whose path contains the first item are answered with (status, message).
+        self.inject_error: tuple[str, int, str] | None = None
+        self._stopping = threading.Event()
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -682,6 +712,7 @@ class HubServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()

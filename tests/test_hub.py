@@ -212,7 +212,8 @@ def test_pull_at_a_revision(hub_server, hub_env, source, dest):
         first: source.resolve(NAME).version,
     }
     for revision, version in versions.items():
-        card = ok_json(zoo_cli(hub_env, dest, "pull", f"{REPO}@{revision}", "--json"))
+        # Each revision is another version of NAME: the registry takes it as the latest only when told to.
+        card = ok_json(zoo_cli(hub_env, dest, "pull", f"{REPO}@{revision}", "--add-version", "--json"))
         assert card["version"] == version, revision
     assert sorted(e.version for e in Registry(dest).list()) == sorted(set(versions.values()))
 

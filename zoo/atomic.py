@@ -6,6 +6,9 @@ import os
 import tempfile
 from pathlib import Path
 
+# Every file this process finished writing, so an interrupted command can say truthfully what it left behind.
+WRITTEN: list[str] = []
+
 
 def write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
@@ -17,6 +20,7 @@ def write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        WRITTEN.append(str(path))
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

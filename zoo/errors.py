@@ -60,3 +60,44 @@ class IntegrityError(ZooError):
 def closest_match(value: str, choices: Iterable[str]) -> str | None:
     matches = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
     return matches[0] if matches else None
+
+
+class PluginCallError(ZooError):
+    """A plugin's callable raised at run time; the message names the plugin, the callable and its subject."""
+
+    def __init__(self, plugin: str, what: str, cause: BaseException):
+        self.plugin = plugin
+        self.what = what
+        self.cause = cause
+        text = str(cause).strip()
+        detail = text.splitlines()[0] if text else "(no message)"
+        super().__init__(f"plugin '{plugin}': {what} raised {type(cause).__name__}: {detail}")
+
+
+class StorageError(ZooError):
+    """A file or directory zoo needs cannot be read or written: permissions, a full or read-only disk, a corrupt
+    or locked registry index. The message names the path and what to do."""
+
+
+def storage_error(exc: OSError) -> StorageError | None:
+    """The one-line StorageError for an OSError raised while zoo read or wrote its files, or None when ``exc``
+    is not about storage (a network error, say)."""
+    import errno
+
+    path = exc.filename if exc.filename is not None else "(a file zoo needed)"
+    advice = {
+        errno.EACCES: "permission denied: give yourself write access, or point --registry / ZOO_HOME at a "
+                      "directory you own",
+        errno.EPERM: "operation not permitted: point --registry / ZOO_HOME at a directory you own",
+        errno.EROFS: "the file system is read-only: point --registry / ZOO_HOME at a writable directory",
+        errno.ENOSPC: "no space left on the device: free some space and run the command again",
+        errno.EDQUOT: "disk quota exceeded: free some space and run the command again",
+        errno.ENOTDIR: "a part of this path is a file, not a directory: check ZOO_HOME, --registry and -o",
+        errno.EISDIR: "this is a directory where zoo needs a file",
+        errno.ENOENT: "no such file or directory",
+        errno.EEXIST: "a file is in the way where zoo needs a directory: check ZOO_HOME, --registry and -o",
+        errno.ENAMETOOLONG: "the path is too long",
+    }.get(exc.errno)
+    if advice is None:
+        return None
+    return StorageError(f"{path}: {advice}")

@@ -9,11 +9,21 @@ HOME_ENV = "ZOO_HOME"
 
 
 def zoo_home() -> Path:
-    """``$ZOO_HOME``, else ``$XDG_DATA_HOME/zoo``, else ``~/.local/share/zoo``."""
+    """``$ZOO_HOME``, else ``$XDG_DATA_HOME/zoo``, else ``~/.local/share/zoo``.
+
+    Raises:
+        StorageError: that path exists and is not a directory.
+    """
     if os.environ.get(HOME_ENV):
-        return Path(os.environ[HOME_ENV]).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "zoo"
+        home = Path(os.environ[HOME_ENV]).expanduser()
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        home = Path(base) / "zoo"
+    if home.exists() and not home.is_dir():
+        from zoo.errors import StorageError
+
+        raise StorageError(f"{home} (ZOO_HOME) is a file, not a directory: set ZOO_HOME to a directory")
+    return home
 
 
 def datasets_dir() -> Path:

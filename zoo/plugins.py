@@ -19,6 +19,7 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.errors import IncompatibleError, PluginError, UnknownNameError, closest_match
+from zoo.fence import FencedBackend, fence_spec
 from zoo.specs import BackendSpec, DatasetSpec, FusionPattern, ModelSpec, ModuleType, Preset
 
 ENTRY_POINT_GROUP = "zoo"
@@ -128,7 +129,7 @@ class Catalog:
             spec = self.backends[name]
             plugin = self.owner("backend", name)
             try:
-                self.loaded_backends[name] = spec.load()
+                self.loaded_backends[name] = FencedBackend(spec.load(), plugin, name)
             except ImportError as exc:
                 hint = f": {spec.install}" if spec.install else ""
                 raise IncompatibleError(f"backend '{name}' needs a library that is not installed ({exc}){hint}") from None
@@ -334,7 +335,7 @@ class PluginHost:
                 fail(report, f"{kind} '{spec.name}' names module type {_shown(unknown[0])}, which no installed plugin "
                              "allows; register it with register_module_types")
                 return
-            table[spec.name] = spec
+            table[spec.name] = fence_spec(spec, report.name)
             catalog.owners[(kind, spec.name)] = report.name
             for alias in names[1:]:
                 catalog.aliases[alias] = spec.name

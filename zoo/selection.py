@@ -32,7 +32,26 @@ class Selection:
         torch.manual_seed(seed)
         model = self.spec.build(self.data.num_classes)
         digest = weights.load_into(model, self.weights, self.data.num_classes, allow_new_head=allow_new_head)
-        return model.eval(), digest
+        model.eval()
+        self._probe(model)
+        return model, digest
+
+    def _probe(self, model) -> None:
+        """One forward pass on two blank images, so a plugin's model that cannot take this dataset's input fails
+        here in one line naming its plugin, not as a traceback from the middle of calibration or training."""
+        import torch
+
+        from zoo.fence import fenced
+
+        shape = (2, self.spec.in_channels, self.data.image_size, self.data.image_size)
+        owner = self.catalog.owner("model", self.spec.name) or "(unknown)"
+        with torch.no_grad():
+            forward = fenced(model, owner, f"forward of model '{self.spec.name}' on a {shape} input")
+            outputs = forward(torch.zeros(shape))
+        if not (isinstance(outputs, torch.Tensor) and tuple(outputs.shape) == (2, self.data.num_classes)):
+            got = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+            raise IncompatibleError(f"model '{self.spec.name}' (plugin '{owner}') gives {got} for a {shape} input; "
+                                    f"zoo expects logits of shape (2, {self.data.num_classes})")
 
 
 def select(arch: str, dataset: str, requested_weights: str | None, data_dir: str | None = None,

@@ -57,19 +57,61 @@ def _from_registry(spec: ModelSpec, reference: str) -> WeightsChoice | None:
     )
 
 
-def _from_file(path: Path, name: str | None = None) -> WeightsChoice:
+# The card `zoo train --output` writes beside its weights is small; anything larger is not one.
+MAX_SIDECAR_BYTES = 1 << 20
+
+
+def _read_sidecar(card_path: Path) -> dict:
+    """The fields zoo uses from the card beside a weights file, checked: {} when there is none.
+
+    Raises:
+        ZooError: the card is not JSON, or a field has the wrong type or an impossible value.
+    """
+    if not card_path.exists():
+        return {}
+    try:
+        if card_path.stat().st_size > MAX_SIDECAR_BYTES:
+            raise ValueError(f"larger than {MAX_SIDECAR_BYTES} bytes")
+        card = json.loads(card_path.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ZooError(f"{card_path} (the card beside the weights) is not a readable JSON card: "
+                       f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    dataset = card.get("dataset", {}) if isinstance(card, dict) else None
+    if not isinstance(dataset, dict):
+        raise ZooError(f"{card_path}: 'dataset' must be an object with name, num_classes and image_size")
+    checks = (("name", str, None), ("num_classes", int, 100_000), ("image_size", int, 4096))
+    for key, kind, most in checks:
+        value = dataset.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool) or (most is not None and not 0 < value <= most):
+            allowed = "a text" if kind is str else f"a whole number from 1 to {most}"
+            raise ZooError(f"{card_path}: dataset.{key} must be {allowed}, got {str(value)[:40]!r}")
+    command = card.get("command", "")
+    return {"dataset": dataset, "command": command if isinstance(command, str) else ""}
+
+
+def _load_safetensors(path: Path) -> dict:
+    from safetensors import SafetensorError
     from safetensors.torch import load
 
-    card_path = path.with_suffix(".json")
-    card = json.loads(card_path.read_text()) if card_path.exists() else {}
-    dataset = card.get("dataset", {}).get("name")
+    try:
+        return load(path.read_bytes())
+    except (SafetensorError, OSError, ValueError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ZooError(f"weights file {path} is not a valid .safetensors file ({detail})") from None
+
+
+def _from_file(path: Path, name: str | None = None) -> WeightsChoice:
+    card = _read_sidecar(path.with_suffix(".json"))
+    dataset = card.get("dataset", {})
     return WeightsChoice(
         name=name or str(path),
         source=f"trained by zoo ({path})" if card else f"file {path}",
-        dataset=dataset,
-        num_classes=card.get("dataset", {}).get("num_classes"),
-        image_size=card.get("dataset", {}).get("image_size"),
-        load=lambda: load(path.read_bytes()),
+        dataset=dataset.get("name"),
+        num_classes=dataset.get("num_classes"),
+        image_size=dataset.get("image_size"),
+        load=lambda: _load_safetensors(path),
         recipe=card.get("command", ""),
     )
 
@@ -162,7 +204,13 @@ def load_into(model, choice: WeightsChoice, num_classes: int, *, allow_new_head:
                 f"weights '{choice.name}' do not fit this model for {num_classes} classes: {mismatched[0]} has shape "
                 f"{tuple(state[mismatched[0]].shape)}, the model expects {tuple(own[mismatched[0]].shape)}"
             )
-    missing, unexpected = model.load_state_dict(state, strict=not allow_new_head)
+    unexpected = [k for k in state if k not in own]
     if unexpected:
-        raise IncompatibleError(f"weights '{choice.name}' hold tensors this model lacks: {unexpected[:3]}")
+        raise IncompatibleError(f"weights '{choice.name}' hold {len(unexpected)} tensor(s) this model lacks: "
+                                f"{unexpected[:3]}")
+    missing = [k for k in own if k not in state]
+    if missing and not allow_new_head:
+        raise IncompatibleError(f"weights '{choice.name}' lack {len(missing)} of this model's {len(own)} tensors, "
+                                f"e.g. {missing[:3]}")
+    model.load_state_dict(state, strict=not allow_new_head)
     return digest

@@ -25,14 +25,41 @@ class ZooGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
+        _forget_earlier_writes()
         try:
             return super().invoke(ctx)
         except ZooError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            from zoo.printable import printable, redact_urls
+
+            # Messages quote what came from outside (server replies, file contents, URLs): one clean line.
+            click.echo(f"Error: {printable(redact_urls(str(exc)))}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            from zoo.errors import storage_error
+
+            translated = storage_error(exc)
+            if translated is None:
+                raise
+            click.echo(f"Error: {translated}", err=True)
+            ctx.exit(translated.exit_code)
         except KeyboardInterrupt:
-            click.echo("\nInterrupted: nothing was written.", err=True)
+            click.echo(f"\nInterrupted: {_what_was_recorded()}", err=True)
             ctx.exit(INTERRUPTED_EXIT)
+
+
+def _forget_earlier_writes() -> None:
+    # One process can run several commands (tests, notebooks); each reports only its own writes.
+    for module, name in (("zoo_registry.store", "RECORDED"), ("zoo.atomic", "WRITTEN")):
+        getattr(sys.modules.get(module), name, []).clear()
+
+
+def _what_was_recorded() -> str:
+    """The truth after an interruption: what this process had already recorded or written, if anything."""
+    store, atomic = sys.modules.get("zoo_registry.store"), sys.modules.get("zoo.atomic")
+    done = [*getattr(store, "RECORDED", ()), *getattr(atomic, "WRITTEN", ())]
+    if done:
+        return f"{', '.join(done)} had already been recorded or written and stays; nothing else was written."
+    return "nothing was written."
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

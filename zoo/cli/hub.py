@@ -52,8 +52,10 @@ def push_command(reference, repo, private, revision, as_json):
 @click.argument("reference", metavar="REF")
 @click.option("--latency-runs", type=click.IntRange(min=1), default=50, show_default=True,
               help="Timed runs when measuring a plugin's published weights.")
+@click.option("--add-version", is_flag=True,
+              help="Record a Hub model whose name this registry already holds as that name's new latest version.")
 @json_option
-def pull_command(reference, latency_runs, as_json):
+def pull_command(reference, latency_runs, add_version, as_json):
     """Download a model into the registry, verify it, and print its card.
 
     \b
@@ -77,7 +79,7 @@ def pull_command(reference, latency_runs, as_json):
     from zoo.cli.registry import echo_card
     from zoo_registry.hub import pull
 
-    pulled = pull(_registry(), reference, latency_runs=latency_runs)
+    pulled = pull(_registry(), reference, latency_runs=latency_runs, add_version=add_version)
     if as_json:
         echo_json(pulled.card)
         return

@@ -17,8 +17,9 @@ def command_line() -> str:
 
 
 def positive(ctx, param, value):
-    if value is not None and value <= 0:
-        raise click.BadParameter(f"must be a positive number, got {value}")
+    # `not value > 0` also refuses nan; inf is no size, rate or count either.
+    if value is not None and (not value > 0 or value == float("inf")):
+        raise click.BadParameter(f"must be a positive finite number, got {value}")
     return value
 
 
@@ -33,7 +34,8 @@ image_size_option = click.option("--image-size", type=int, callback=positive,
 eval_limit_option = click.option("--eval-limit", type=int, callback=positive,
                                  help="Evaluate on the first N test images only (default: the whole test split).")
 name_option = click.option("--name", "-n", help="Registry name to record the result under (see README: Naming).")
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights, sampling and shuffling.")
+seed_option = click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+                           help="Seed for weights, sampling and shuffling.")
 
 
 @click.command("train")
@@ -44,7 +46,8 @@ seed_option = click.option("--seed", type=int, default=0, show_default=True, hel
 @image_size_option
 @click.option("--epochs", type=int, default=4, show_default=True, callback=positive)
 @click.option("--batch-size", type=int, default=128, show_default=True, callback=positive)
-@click.option("--lr", type=float, default=0.1, show_default=True, help="Peak learning rate of the one-cycle schedule.")
+@click.option("--lr", type=float, default=0.1, show_default=True, callback=positive,
+              help="Peak learning rate of the one-cycle schedule.")
 @click.option("--train-limit", type=int, callback=positive, help="Train on N random training images only.")
 @eval_limit_option
 @seed_option

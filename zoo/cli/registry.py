@@ -30,6 +30,13 @@ def _int_list(ctx, param, value: str) -> list[int]:
     return numbers
 
 
+def _not_nan(param, value):
+    # click's FloatRange lets nan through: it compares false with both bounds.
+    if value != value:
+        raise click.BadParameter(f"must be a number from 0 to 100, got {value}", param=param)
+    return value
+
+
 def _ms(value) -> str:
     return "" if value is None else f"{value:.2f} ms"
 
@@ -146,7 +153,8 @@ def compare_command(references, as_json):
 @click.command("eval")
 @click.argument("reference", metavar="NAME[@VERSION]")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the card's dataset lies, if not zoo's default.")
-@click.option("--limit", type=int, help="Evaluate on the first N test images (default: as many as the card).")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="Evaluate on the first N test images (default: as many as the card).")
 @json_option
 def eval_command(reference, data_dir, limit, as_json):
     """Re-evaluate a model on its card's dataset and check the card's accuracy.
@@ -220,7 +228,7 @@ def bench_command(reference, batch_sizes, threads, runs, runtime_list, record, a
 @click.option("--check-images", type=click.IntRange(min=1), default=500, show_default=True,
               help="ONNX: test images the export must agree with zoo.load on.")
 @click.option("--min-agreement", type=click.FloatRange(0, 100), default=99.0, show_default=True,
-              help="ONNX: percent of those images whose top class must agree with zoo.load's.")
+              callback=lambda ctx, param, value: _not_nan(param, value), help="ONNX: percent of those images whose top class must agree with zoo.load's.")
 def export_command(reference, fmt, output, check_images, min_agreement):
     """Export a model for deployment: TorchScript, or ONNX (QDQ for int8 models).
 
@@ -275,4 +283,19 @@ def rm_command(reference, yes):
         click.echo(f"removed {entry.ref}")
 
 
-COMMANDS = (list_command, show_command, compare_command, eval_command, bench_command, export_command, rm_command)
+@click.command("reindex")
+def reindex_command():
+    """Rebuild the registry's index from its model directories (after `zoo` reports the index damaged).
+
+    Every version directory is verified against its card first; one that fails is
+    left out and named. The old index is kept beside the new one.
+    """
+    registry = _registry()
+    entries, skipped = registry.reindex()
+    for reason in skipped:
+        click.echo(f"left out {reason}", err=True)
+    click.echo(f"indexed {len(entries)} version(s) of {len({e.name for e in entries})} name(s) in {registry.root}")
+
+
+COMMANDS = (list_command, show_command, compare_command, eval_command, bench_command, export_command, rm_command,
+            reindex_command)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torchvision.transforms.functional import pil_to_tensor
 
+from zoo.errors import ZooError
 from zoo.plugins import get_catalog
 from zoo.testing import check_model
 
@@ -77,5 +78,7 @@ def test_shapes_is_drawn_the_same_every_time_and_its_splits_differ():
 
 
 def test_shapes_refuses_a_split_it_does_not_have():
-    with pytest.raises(ValueError, match="shapes has no split 'validation'; valid: train, test"):
+    # zoo reports what a plugin's callable raises in one line naming the plugin.
+    with pytest.raises(ZooError, match="plugin 'example': build of dataset 'shapes' raised ValueError: "
+                                       "shapes has no split 'validation'; valid: train, test"):
         get_catalog().dataset("shapes").build("validation", None, "unused")

@@ -1,0 +1,140 @@
+"""Fencing plugin code: whatever a plugin's callable raises reaches the user as one line naming the plugin.
+
+The catalog wraps every callable a plugin registers (a model's ``build`` and
+``fuse``, a dataset's ``build`` and ``count_classes`` and the items of the
+dataset it returns, a weights ``load`` and ``metrics``, a backend's methods)
+when the plugin registers it, so no call site can forget. A ``ZooError`` a
+plugin raises on purpose passes through unchanged; any other exception becomes
+a ``PluginCallError``, e.g.::
+
+    plugin 'acme': build of model 'tiny' raised ValueError: bad width
+
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from zoo.errors import PluginCallError, ZooError
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def fenced(function: Callable, plugin: str, what: str) -> Callable:
+    """``function``, raising ``PluginCallError`` ("plugin 'p': <what> raised …") for anything but a ZooError.
+
+    KeyboardInterrupt and SystemExit are not Exceptions and pass through, so Ctrl-C still stops zoo.
+    """
+    if getattr(function, "__zoo_fenced__", False):
+        return function
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except ZooError:
+            raise
+        except Exception as exc:
+            raise PluginCallError(plugin, what, exc) from exc
+
+    call.__zoo_fenced__ = True
+    return call
+
+
+class FencedDataset:
+    """A map-style dataset whose items come from plugin code: a failing item names the plugin and the index."""
+
+    def __init__(self, inner: Any, plugin: str, dataset: str):
+        self._inner = inner
+        self._plugin = plugin
+        self._dataset = dataset
+
+    def __len__(self) -> int:
+        try:
+            return len(self._inner)
+        except ZooError:
+            raise
+        except Exception as exc:
+            raise PluginCallError(self._plugin, f"length of dataset '{self._dataset}'", exc) from exc
+
+    def __getitem__(self, index):
+        # Called once per image, so the fence is inline rather than a wrapper made per call.
+        try:
+            return self._inner[index]
+        except ZooError:
+            raise
+        except Exception as exc:
+            raise PluginCallError(self._plugin, f"item {index} of dataset '{self._dataset}'", exc) from exc
+
+    def __getattr__(self, name: str):
+        # Attributes a caller reads from the dataset itself (classes, root...) stay reachable.
+        return getattr(self._inner, name)
+
+
+class FencedBackend:
+    """A backend object from a plugin, its methods fenced; attributes pass through."""
+
+    def __init__(self, inner: Any, plugin: str, backend: str):
+        self._inner = inner
+        self._plugin = plugin
+        self._backend = backend
+
+    def __getattr__(self, name: str):
+        value = getattr(self._inner, name)
+        if callable(value) and not name.startswith("__"):
+            return fenced(value, self._plugin, f"{name} of backend '{self._backend}'")
+        return value
+
+
+def fence_spec(spec: Any, plugin: str) -> Any:
+    """A copy of a registered spec whose callables are fenced in ``plugin``'s name; specs without callables as is."""
+    from zoo.specs import BackendSpec, DatasetSpec, KnownWeights, ModelSpec
+
+    if isinstance(spec, ModelSpec):
+        model = f"model '{spec.name}'"
+        return dataclasses.replace(
+            spec,
+            build=fenced(spec.build, plugin, f"build of {model}"),
+            fuse=None if spec.fuse is None else fenced(spec.fuse, plugin, f"fuse of {model}"),
+            weights=tuple(fence_weights(w, plugin, model) for w in spec.weights),
+        )
+    if isinstance(spec, DatasetSpec):
+        dataset = f"dataset '{spec.name}'"
+        build = fenced(spec.build, plugin, f"build of {dataset}")
+
+        @functools.wraps(spec.build)
+        def build_fenced_items(*args, **kwargs):
+            return FencedDataset(build(*args, **kwargs), plugin, spec.name)
+
+        build_fenced_items.__zoo_fenced__ = True
+        count = spec.count_classes
+        return dataclasses.replace(
+            spec, build=build_fenced_items,
+            count_classes=None if count is None else fenced(count, plugin, f"count_classes of {dataset}"),
+        )
+    if isinstance(spec, BackendSpec):
+        # load() stays as it is: the catalog tells a missing library (ImportError) from a failing plugin itself.
+        check = spec.check_preset
+        return dataclasses.replace(
+            spec, check_preset=None if check is None else fenced(check, plugin, f"check_preset of backend "
+                                                                                 f"'{spec.name}'"))
+    if isinstance(spec, KnownWeights):
+        return fence_weights(spec, plugin, "its model")
+    return spec
+
+
+def fence_weights(weights: Any, plugin: str, model: str) -> Any:
+    label = f"weights '{weights.name}' of {model}"
+    metrics = weights.metrics
+    return dataclasses.replace(
+        weights,
+        load=fenced(weights.load, plugin, f"load of {label}"),
+        metrics=fenced(metrics, plugin, f"metrics of {label}") if callable(metrics) else metrics,
+    )
