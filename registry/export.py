@@ -24,6 +24,25 @@ MIN_AGREEMENT = 99.0
 ENGINE_FILE = "zoo-engine.txt"
 
 
+def checked_output(output: str) -> Path:
+    """Where an export of ``output`` is written: through a symbolic link to its target; refused, before any work,
+    when that is not a regular file or its directory does not exist.
+
+    Raises:
+        StorageError: naming the path.
+    """
+    from zoo.errors import StorageError
+
+    path = Path(os.path.realpath(Path(output).expanduser()))
+    if path.exists() and not path.is_file():
+        raise StorageError(f"{path} exists and is not a regular file (a directory, device or pipe): give -o a file "
+                           "path")
+    if not path.parent.is_dir():
+        raise StorageError(f"{path.parent} is not a directory (it does not exist, or is a file): create the "
+                           "directory first, or give -o a path in an existing one")
+    return path
+
+
 def export_torchscript(reference: str, output: str) -> tuple[Path, str, str | None]:
     """Script the model (trace it when scripting fails) and write it; returns (path, how, engine).
 
@@ -35,6 +54,7 @@ def export_torchscript(reference: str, output: str) -> tuple[Path, str, str | No
     """
     import torch
 
+    target = checked_output(output)
     model, config, _ = load_reference(reference)
     engine = config.get("engine") if config.get("engine") in torch.backends.quantized.supported_engines else None
     example = torch.randn(1, config["in_channels"], config["image_size"], config["image_size"])
@@ -42,7 +62,7 @@ def export_torchscript(reference: str, output: str) -> tuple[Path, str, str | No
         # TorchScript is deprecated upstream but is still what torch.jit.load and the tutorials use.
         warnings.simplefilter("ignore")
         program, how = _compile(model, example, reference)
-        return _write(program, Path(output).expanduser(), {ENGINE_FILE: engine or ""}), how, engine
+        return _write(program, target, {ENGINE_FILE: engine or ""}), how, engine
 
 
 def export_onnx(reference: str, output: str, check_images: int = 500,
@@ -62,6 +82,7 @@ def export_onnx(reference: str, output: str, check_images: int = 500,
     from zoo.runtimes.onnx import INPUT, to_onnx
     from zoo_registry.config import backend_of
 
+    target = checked_output(output)
     checker = runtimes.get("onnxruntime")  # refuses with the extra to install when onnxruntime is missing
     model, config, card = load_reference(reference)
     backend_name = backend_of(config)
@@ -80,7 +101,7 @@ def export_onnx(reference: str, output: str, check_images: int = 500,
         raise ZooError(f"the ONNX export of {reference} disagrees with zoo.load: its top class agrees on "
                        f"{agreed['top1']:.2f} % of {source} (needs {min_agreement:g} %, --min-agreement), largest "
                        f"logit difference {agreed['max_abs_diff']:.3g}; nothing was written")
-    return _write_bytes(data, Path(output).expanduser()), check
+    return _write_bytes(data, target), check
 
 
 def _engine_and_subject(config: dict, backend_name: str | None, catalog):
@@ -124,7 +145,6 @@ def _usual_permissions(path: str) -> None:
 
 def _write_bytes(data: bytes, path: Path) -> Path:
     """All or nothing, as ``_write``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -155,7 +175,6 @@ def _write(program, path: Path, extra_files: dict[str, str]) -> Path:
     """All or nothing: a failed or interrupted save leaves no partial file at ``path``."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:

@@ -101,6 +101,9 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
         # torch.load of a quantized checkpoint warns about its own deprecations, which the user cannot act on.
         warnings.filterwarnings("ignore", message=".*(TypedStorage is deprecated|quantized tensor creation)")
         state = weights.load()
+    from zoo.weights import check_state_dict
+
+    check_state_dict(state, f"weights '{weights.name}'", tensors_only=False)
     with backend.engine(preset.engine):
         model = quantize.skeleton(spec, preset, backend, weights.num_classes, size, catalog.fusion_patterns.values(),
                                   catalog)

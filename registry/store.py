@@ -193,6 +193,11 @@ class Registry:
                         db.execute("ROLLBACK")
                     raise
             else:
+                if version == 0 and any(self.root.glob("models/*/*")):
+                    # An index emptied or replaced by an empty file, beside model directories: say so, rather than
+                    # show an empty registry.
+                    raise StorageError(f"registry index {self.index_path} is empty but {self.root / 'models'} holds "
+                                       "versions: run `zoo reindex` to rebuild it from the model directories")
                 yield db if version == SCHEMA_VERSION else None
 
     @staticmethod
@@ -255,6 +260,22 @@ class Registry:
         return found[0]
 
     # -- writing ---------------------------------------------------------------
+    def check_writable(self) -> None:
+        """Fail now, before a long job, if versions cannot be written here: make the registry's directories and
+        write and remove one small file in staging.
+
+        Raises:
+            StorageError: naming the path and what to do (from the OSError, by ``zoo.errors.storage_error``).
+        """
+        from zoo.errors import storage_error
+
+        try:
+            self.staging.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.staging, prefix="probe-"):
+                pass
+        except OSError as exc:
+            raise (storage_error(exc) or StorageError(f"{self.root}: cannot write the registry ({exc})")) from None
+
     def stage(self) -> Path:
         """A fresh directory to write a version into before it is added."""
         self.staging.mkdir(parents=True, exist_ok=True)
@@ -290,19 +311,36 @@ class Registry:
         entry = entry_from_card(card)
         target = self.directory(entry.name, entry.version)
         target.parent.mkdir(parents=True, exist_ok=True)
+        moved = False
         try:
-            os.rename(staged, target)
-            _fsync_directory(target.parent)
-        except OSError:
-            if not target.is_dir():
-                raise
-            # Written before by us or a killed writer: adopt it only if it is intact.
-            artifact.read_verified(target, label)
-        with self._connect(write=True) as db:
-            db.execute(f"INSERT OR IGNORE INTO versions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                       [getattr(entry, c) for c in COLUMNS])
+            try:
+                os.rename(staged, target)
+                moved = True
+                _fsync_directory(target.parent)
+            except OSError:
+                if not target.is_dir():
+                    raise
+                # Written before by us or a killed writer: adopt it only if it is intact.
+                artifact.read_verified(target, label)
+            with self._connect(write=True) as db:
+                db.execute(f"INSERT OR IGNORE INTO versions ({', '.join(COLUMNS)}) "
+                           f"VALUES ({', '.join('?' * len(COLUMNS))})", [getattr(entry, c) for c in COLUMNS])
+        except BaseException:
+            # Ctrl-C or a failure between the move and the index commit: take back what this call moved, so
+            # "nothing was written" stays true and `zoo reindex` cannot resurrect it.
+            if moved and not self._indexed(entry):
+                shutil.rmtree(target, ignore_errors=True)
+            raise
         RECORDED.append(entry.ref)
         return self.resolve(names.Reference(entry.name, entry.version))
+
+    def _indexed(self, entry: Entry) -> bool:
+        try:
+            with self._connect() as db:
+                return db is not None and db.execute("SELECT 1 FROM versions WHERE name = ? AND version = ?",
+                                                     (entry.name, entry.version)).fetchone() is not None
+        except (ZooError, sqlite3.Error):
+            return True  # cannot tell: leave the directory, which the next write of this version adopts
 
     def remove(self, reference: str) -> list[Entry]:
         """Remove one version (NAME@VERSION) or every version of a name (NAME)."""

@@ -17,13 +17,16 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Tiny(torch.nn.Module):
-    def __init__(self, num_classes: int, features: int = 4 * 8 * 8):
+    def __init__(self, num_classes: int, features: int = 4 * 8 * 8, fails_past_probe: bool = False):
         super().__init__()
+        self.fails_past_probe = fails_past_probe
         self.quant, self.dequant = torch.ao.quantization.QuantStub(), torch.ao.quantization.DeQuantStub()
         self.conv, self.relu = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU()
         self.head = torch.nn.Linear(features, num_classes)
 
     def forward(self, x):
+        if self.fails_past_probe and x.shape[0] != 2:  # zoo's probe passes two images; calibration more
+            raise RuntimeError("forward blew up")
         x = self.relu(self.conv(self.quant(x)))
         return self.dequant(self.head(torch.flatten(x, 1)))
 
@@ -41,7 +44,7 @@ class Images:
         if index == self.broken_item:
             raise OSError(f"image {index} is truncated")
         image = Image.new("RGB", (8, 8), color=(index * 15, 0, 255 - index * 15))
-        return self.transform(image), index % 2
+        return self.transform(image), "cat" if self.broken_item == -1 else index % 2
 
 
 def raises(message: str):
@@ -62,21 +65,27 @@ class FaultyPlugin:
     @hookimpl
     def register_models(self, register):
         def build(num_classes: int):
+            if self.broken == "returns None":
+                return None
+            if self.broken == "exits":
+                raise SystemExit(0)
             # A head sized for another input: the forward pass fails on 8×8 images.
-            return Tiny(num_classes, features=10) if self.broken == "forward" else Tiny(num_classes)
+            return Tiny(num_classes, features=10 if self.broken == "forward" else 4 * 8 * 8,
+                        fails_past_probe=self.broken == "past the probe")
 
         def fuse(model, is_qat: bool) -> None:
             torch.ao.quantization.fuse_modules(model, [["conv", "relu"]], inplace=True)
 
         weights = KnownWeights("tiny-trained", dataset="faulty-images", num_classes=2, source="a test",
-                               load=self._pick("load", lambda: Tiny(2).state_dict()))
+                               load=(lambda: 42) if self.broken == "load junk" else
+                               self._pick("load", lambda: Tiny(2).state_dict()))
         register(ModelSpec("tiny", self._pick("build", build), description="a tiny test model",
                            fuse=self._pick("fuse", fuse), input_size=8, weights=(weights,)))
 
     @hookimpl
     def register_datasets(self, register):
         def build(split, transform, root, download):
-            return Images(transform, broken_item=3 if self.broken == "item" else None)
+            return Images(transform, broken_item={"item": 3, "label": -1}.get(self.broken))
 
         register(DatasetSpec("faulty-images", self._pick("dataset", build), description="sixteen test images",
                              num_classes=2, image_size=8, augment=False))
@@ -132,6 +141,15 @@ def quantize(*extra: str):
      "plugin 'faulty': forward of model 'tiny' on a (2, 3, 8, 8) input raised RuntimeError: mat1 and mat2 shapes"),
     ("nothing", ["--weights", "random", "--backend", "brittle"],
      "plugin 'faulty': prepare of backend 'brittle' raised KeyError: 'observer table'"),
+    ("returns None", ["--weights", "random"],
+     "plugin 'faulty': build of model 'tiny' raised TypeError: returned NoneType None, not a torch.nn.Module"),
+    ("exits", ["--weights", "random"], "plugin 'faulty': build of model 'tiny' raised SystemExit: 0"),
+    ("past the probe", ["--weights", "random"],
+     "plugin 'faulty': model 'tiny' during float evaluation raised RuntimeError: forward blew up"),
+    ("load junk", ["--weights", "tiny-trained"],
+     "weights 'tiny-trained': the loader returned int, not a state dict"),
+    ("label", ["--weights", "random"], "plugin 'faulty': item 0 of dataset 'faulty-images' raised TypeError: "
+                                       "returned tuple (tensor("),
 ], indirect=["faulty"])
 def test_what_a_plugin_callable_raises_is_one_line_naming_plugin_callable_and_model(faulty, extra, expected):
     result = quantize(*extra)

@@ -160,7 +160,7 @@ def test_onnx_export_agrees_with_zoo_load_and_runs_in_onnxruntime(pt2e_int8, tmp
 
     _, registry = pt2e_int8
     monkeypatch.setenv("ZOO_REGISTRY", str(registry.root))
-    target = tmp_path / "out" / "mnv2.onnx"
+    target = tmp_path / "mnv2.onnx"
     result = CliRunner().invoke(main, ["export", "mnv2-pt2e", "--format", "onnx", "-o", str(target),
                                        "--check-images", "64"])
     assert result.exit_code == 0, result.output

@@ -222,4 +222,80 @@ def test_export_into_a_path_under_a_file_is_one_line(registry, tmp_path):
     afile.write_text("x")
     result = zoo("quantize", "mobilenet_v2", "--preset", "fbgemm-minmax", *SMALL, "--name", "m")
     assert result.exit_code == 0, result.output
-    one_line_error(zoo("export", "m", "-o", str(afile / "m.pt")), str(afile), "a file is in the way")
+    one_line_error(zoo("export", "m", "-o", str(afile / "m.pt")), str(afile), "is not a directory")
+
+
+def test_an_emptied_index_beside_versions_points_to_reindex(registry):
+    registry.index_path.write_bytes(b"")
+    one_line_error(zoo("list"), "is empty but", "zoo reindex")
+    assert zoo("reindex").exit_code == 0
+    assert [e.name for e in registry.list()] == ["a", "a", "b"]
+
+
+def test_an_interruption_between_the_move_and_the_index_leaves_no_version_behind(registry, monkeypatch):
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "_fsync_directory", interrupted)  # right after the version's directory is moved in
+    result = zoo("quantize", "mobilenet_v2", "--preset", "fbgemm-minmax", *SMALL, "--name", "c")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "Interrupted: nothing was written."
+    assert not any((registry.root / "models" / "c").glob("*"))
+    monkeypatch.undo()
+    zoo("reindex")
+    assert "c" not in registry.names()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["quantize", "mobilenet_v2", "--preset", "fbgemm-minmax", "--image-size", "100000"], "--image-size"),
+    (["quantize", "mobilenet_v2", "--preset", "fbgemm-minmax", "--threads", "100000"], "--threads"),
+    (["bench", "a", "--threads", "100000"], "--threads"),
+    (["bench", "a", "--batch-sizes", "10000000"], "--batch-sizes"),
+    (["train", "mobilenet_v2", "--lr", "1e308"], "--lr"),
+])
+def test_sizes_torch_would_crash_on_are_refused_before_any_work(registry, args, fragment):
+    result = zoo(*args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr and "Traceback" not in result.output
+
+
+def test_a_registry_that_cannot_be_written_is_found_before_the_job(tmp_path, monkeypatch):
+    from zoo import quantize_job
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("ZOO_REGISTRY", str(afile / "registry"))
+    monkeypatch.setattr(quantize_job, "run_quantize", lambda *a, **k: pytest.fail("the job ran"))
+    one_line_error(zoo("quantize", "mobilenet_v2", "--preset", "fbgemm-minmax", *SMALL), str(afile))
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "missing parent"])
+def test_export_refuses_targets_that_are_not_files(registry, tmp_path, kind):
+    import os
+
+    assert zoo("quantize", "mobilenet_v2", "--preset", "fbgemm-minmax", *SMALL, "--name", "m").exit_code == 0
+    target = tmp_path / "target.pt"
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target = tmp_path / "missing" / "target.pt"
+    expected = {"directory": "is a directory", "fifo": "is not a regular file", "missing parent": "is not a directory"}
+    one_line_error(zoo("export", "m", "-o", str(target)), expected[kind])
+    assert not (tmp_path / "missing").exists()
+    assert kind != "fifo" or not target.is_file()
+
+
+def test_export_through_a_symbolic_link_writes_its_target(registry, tmp_path):
+    assert zoo("quantize", "mobilenet_v2", "--preset", "fbgemm-minmax", *SMALL, "--name", "m").exit_code == 0
+    real, link = tmp_path / "real.pt", tmp_path / "link.pt"
+    real.write_bytes(b"old")
+    link.symlink_to(real)
+    assert zoo("export", "m", "-o", str(link)).exit_code == 0
+    assert link.is_symlink() and real.read_bytes()[:2] == b"PK"  # a TorchScript zip now
+
+
+def test_rm_of_every_version_without_a_terminal_needs_yes(registry):
+    one_line_error(zoo("rm", "a"), "pass --yes")
+    assert [e.name for e in registry.list()] == ["a", "a", "b"]

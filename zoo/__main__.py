@@ -1,6 +1,6 @@
 """``python -m zoo`` runs the command line."""
 
-from zoo.cli import main
+from zoo.cli import run
 
 if __name__ == "__main__":
-    main(prog_name="zoo")
+    run()

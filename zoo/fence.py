@@ -14,12 +14,17 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
 
 from zoo.errors import PluginCallError, ZooError
+
+
+# Ctrl-C still stops zoo; a ZooError is a message a plugin meant to show as written.
+PASSED_THROUGH = (ZooError, KeyboardInterrupt, GeneratorExit)
 
 
 def first_line(exc: BaseException) -> str:
@@ -30,7 +35,8 @@ def first_line(exc: BaseException) -> str:
 def fenced(function: Callable, plugin: str, what: str) -> Callable:
     """``function``, raising ``PluginCallError`` ("plugin 'p': <what> raised …") for anything but a ZooError.
 
-    KeyboardInterrupt and SystemExit are not Exceptions and pass through, so Ctrl-C still stops zoo.
+    KeyboardInterrupt passes through, so Ctrl-C still stops zoo; a SystemExit a plugin raises does not end zoo
+    with the plugin's exit code.
     """
     if getattr(function, "__zoo_fenced__", False):
         return function
@@ -39,9 +45,9 @@ def fenced(function: Callable, plugin: str, what: str) -> Callable:
     def call(*args, **kwargs):
         try:
             return function(*args, **kwargs)
-        except ZooError:
+        except PASSED_THROUGH:
             raise
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from a plugin must not end zoo silently with its exit code
             raise PluginCallError(plugin, what, exc) from exc
 
     call.__zoo_fenced__ = True
@@ -59,23 +65,62 @@ class FencedDataset:
     def __len__(self) -> int:
         try:
             return len(self._inner)
-        except ZooError:
+        except PASSED_THROUGH:
             raise
-        except Exception as exc:
+        except BaseException as exc:
             raise PluginCallError(self._plugin, f"length of dataset '{self._dataset}'", exc) from exc
 
     def __getitem__(self, index):
         # Called once per image, so the fence is inline rather than a wrapper made per call.
+        what = f"item {index} of dataset '{self._dataset}'"
         try:
-            return self._inner[index]
-        except ZooError:
+            item = self._inner[index]
+        except PASSED_THROUGH:
             raise
-        except Exception as exc:
-            raise PluginCallError(self._plugin, f"item {index} of dataset '{self._dataset}'", exc) from exc
+        except BaseException as exc:
+            raise PluginCallError(self._plugin, what, exc) from exc
+        label = item[1] if isinstance(item, (tuple, list)) and len(item) == 2 else None
+        if label is None or not _is_class_index(label):
+            raise PluginCallError(self._plugin, what, TypeError(
+                f"returned {_described(item)}; zoo expects a pair (image, class index), the index an int >= 0"))
+        return item
 
     def __getattr__(self, name: str):
         # Attributes a caller reads from the dataset itself (classes, root...) stay reachable.
         return getattr(self._inner, name)
+
+
+def _is_class_index(label) -> bool:
+    if isinstance(label, bool):
+        return False
+    if isinstance(label, int):
+        return label >= 0
+    # A 0-d integer tensor (or numpy scalar) is a class index too; checked without importing torch.
+    item = getattr(label, "item", None)
+    dtype = str(getattr(label, "dtype", ""))
+    return callable(item) and getattr(label, "ndim", 1) == 0 and "int" in dtype and item() >= 0
+
+
+def _described(value) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _returns_module(build: Callable, plugin: str, model: str) -> Callable:
+    """``build``, checked to return an ``nn.Module`` (torch is imported when it is called, not before)."""
+
+    @functools.wraps(build)
+    def call(*args, **kwargs):
+        from torch import nn
+
+        built = build(*args, **kwargs)
+        if not isinstance(built, nn.Module):
+            raise PluginCallError(plugin, f"build of {model}", TypeError(
+                f"returned {_described(built)}, not a torch.nn.Module"))
+        return built
+
+    call.__zoo_fenced__ = True
+    return call
 
 
 class FencedBackend:
@@ -101,7 +146,7 @@ def fence_spec(spec: Any, plugin: str) -> Any:
         model = f"model '{spec.name}'"
         return dataclasses.replace(
             spec,
-            build=fenced(spec.build, plugin, f"build of {model}"),
+            build=_returns_module(fenced(spec.build, plugin, f"build of {model}"), plugin, model),
             fuse=None if spec.fuse is None else fenced(spec.fuse, plugin, f"fuse of {model}"),
             weights=tuple(fence_weights(w, plugin, model) for w in spec.weights),
         )
@@ -138,3 +183,15 @@ def fence_weights(weights: Any, plugin: str, model: str) -> Any:
         load=fenced(weights.load, plugin, f"load of {label}"),
         metrics=fenced(metrics, plugin, f"metrics of {label}") if callable(metrics) else metrics,
     )
+
+
+@contextlib.contextmanager
+def running_model(plugin: str, model: str, phase: str):
+    """Inside, anything but a ZooError (or Ctrl-C) becomes one line naming ``plugin``, ``model`` and ``phase``:
+    there the plugin's model runs (its forward during calibration, QAT or evaluation)."""
+    try:
+        yield
+    except PASSED_THROUGH:
+        raise
+    except Exception as exc:
+        raise PluginCallError(plugin, f"model '{model}' during {phase}", exc) from exc

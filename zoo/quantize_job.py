@@ -19,6 +19,7 @@ from torch import nn
 from zoo import data, quantize, runtimes
 from zoo.errors import ZooError
 from zoo.evaluate import accuracy, agreement
+from zoo.fence import running_model
 from zoo.plugins import Catalog, get_catalog
 from zoo.selection import Selection, select
 from zoo.speed import card_fields, compare
@@ -161,15 +162,22 @@ def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Qu
     float_model, parent_digest = selection.build_float(options.seed)
     test_set = data.first(data.load_split(selection.dataset, selection.data, "test"), options.eval_limit)
     test_loader = data.loader(test_set, options.eval_batch_size)
-    baseline = accuracy(float_model, test_loader, "evaluating float")
-    fused = _fused_accuracy(float_model, selection, test_loader) if options.fused_baseline else None
+    owner = catalog.owner("model", selection.spec.name) or "(unknown)"
+    with running_model(owner, selection.spec.name, "float evaluation"):
+        baseline = accuracy(float_model, test_loader, "evaluating float")
+        fused = _fused_accuracy(float_model, selection, test_loader) if options.fused_baseline else None
 
     engine = functools.partial(backend.engine, preset.engine)
     with engine():
-        int8_model, provenance = _quantize(float_model, selection, preset, backend, options)
-        metrics = accuracy(int8_model, test_loader, "evaluating int8", keep_logits=True)
+        with running_model(owner, selection.spec.name, f"{preset.method} quantization"):
+            int8_model, provenance = _quantize(float_model, selection, preset, backend, options)
+        with running_model(owner, selection.spec.name, "int8 evaluation"):
+            metrics = accuracy(int8_model, test_loader, "evaluating int8", keep_logits=True)
     lat = options.latency
     example = next(iter(data.loader(test_set, lat.batch_size)))[0]
+    if example.shape[0] < lat.batch_size:
+        # Fewer test images than the batch asked for (--eval-limit): time the batch size asked for all the same.
+        example = example.repeat(-(-lat.batch_size // example.shape[0]), 1, 1, 1)[:lat.batch_size]
     subject = runtimes.Subject(backend_name, preset.method, preset.engine)
     speed, runners = compare(float_model, int8_model, subject, engine, example, lat.runtimes, threads=lat.threads,
                              warmup=lat.warmup, runs=lat.runs)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from zoo import atomic, data, weights
 from zoo.evaluate import accuracy
+from zoo.fence import running_model
 from zoo.selection import select
 from zoo.train import FloatRecipe, train_float
 from zoo.versions import versions
@@ -53,6 +54,7 @@ def run_train(options: TrainOptions) -> dict:
     check_name(name)
     output = Path(options.output).with_suffix(".safetensors") if options.output else None
 
+    Registry(options.registry).check_writable()  # before the long work, not after it
     model, parent_digest = selection.build_float(options.seed, allow_new_head=True)
     train_set = data.sample(data.load_split(selection.dataset, selection.data, "train", train=True),
                             options.train_limit, options.seed)
@@ -60,8 +62,11 @@ def run_train(options: TrainOptions) -> dict:
     train_loader = data.loader(train_set, options.recipe.batch_size, shuffle=True, seed=options.seed)
 
     started = datetime.datetime.now(datetime.timezone.utc)
-    history = train_float(model, train_loader, options.recipe)
-    metrics = accuracy(model, data.loader(test_set, options.eval_batch_size), "evaluating float")
+    owner = selection.catalog.owner("model", selection.spec.name) or "(unknown)"
+    with running_model(owner, selection.spec.name, "training"):
+        history = train_float(model, train_loader, options.recipe)
+    with running_model(owner, selection.spec.name, "evaluation"):
+        metrics = accuracy(model, data.loader(test_set, options.eval_batch_size), "evaluating float")
 
     payload = save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
     result = {

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from zoo.errors import IncompatibleError, UnknownNameError, ZooError
 from zoo.specs import ModelSpec
@@ -149,7 +150,8 @@ def resolve(spec: ModelSpec, dataset: str, requested: str | None) -> WeightsChoi
     path = Path(requested).expanduser()
     if path.suffix == ".safetensors" or path.exists():
         if not path.is_file():
-            raise ZooError(f"weights file {path} does not exist")
+            raise ZooError(f"weights file {path} is a directory" if path.is_dir() else
+                           f"weights file {path} does not exist")
         if path.suffix != ".safetensors":
             raise ZooError(f"weights file {path} is not a .safetensors file; zoo never unpickles .pth/.pt files")
         return _from_file(path)
@@ -164,6 +166,25 @@ def state_dict_digest(state_dict: Mapping) -> str:
 
     tensors = {k: v.detach().contiguous() for k, v in state_dict.items()}
     return hashlib.sha256(save(tensors)).hexdigest()
+
+
+def check_state_dict(state: Any, label: str, tensors_only: bool) -> None:
+    """Refuse what a weights loader returned unless it is a state dict: a mapping of names to tensors (with
+    ``tensors_only`` false, a quantized model's packed entries may be other values).
+
+    Raises:
+        IncompatibleError: naming ``label`` and what was returned instead.
+    """
+    import torch
+
+    if not isinstance(state, Mapping):
+        raise IncompatibleError(f"{label}: the loader returned {type(state).__name__}, not a state dict "
+                                "(a mapping of tensor names to tensors)")
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise IncompatibleError(f"{label}: the state dict has a key of type {type(key).__name__}: {key!r:.60}")
+        if tensors_only and not isinstance(value, torch.Tensor):
+            raise IncompatibleError(f"{label}: '{key:.80}' holds {type(value).__name__}, not a tensor")
 
 
 def check_finite_weights(state: Mapping, label: str) -> None:
@@ -192,6 +213,7 @@ def load_into(model, choice: WeightsChoice, num_classes: int, *, allow_new_head:
             "fine-tune them first with `zoo train ... --weights " + choice.name + "`"
         )
     state = choice.load()
+    check_state_dict(state, f"weights '{choice.name}'", tensors_only=True)
     check_finite_weights(state, f"weights '{choice.name}'")
     digest = state_dict_digest(state)
     own = model.state_dict()

@@ -24,6 +24,24 @@ class ZooGroup(click.Group):
         ctx.meta["zoo.argv"] = list(args)
         return super().parse_args(ctx, args)
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's main, with its usage errors on one line like every other error (exit code 2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context):
         _forget_earlier_writes()
         try:
@@ -111,5 +129,13 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def run() -> None:  # pragma: no cover - the console-script shim
-    sys.exit(main())
+def run() -> None:
+    """The `zoo` console script and `python -m zoo`: the command, then an exit that Ctrl-C cannot interrupt."""
+    import signal
+
+    try:
+        main(prog_name="zoo")
+    finally:
+        # The command has finished and said what it did; Ctrl-C during interpreter shutdown (torch's exit hooks)
+        # would only print a traceback over that.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

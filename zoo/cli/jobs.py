@@ -16,6 +16,14 @@ def command_line() -> str:
     return shlex.join(["zoo", *click.get_current_context().meta.get("zoo.argv", sys.argv[1:])])
 
 
+# Bounds on what a user can ask for, checked before any work: beyond them torch crashes outright (a thread pool of
+# 100,000 segfaults) or allocates without end; an artifact's schema allows at most 4096 pixels.
+MAX_IMAGE_SIZE = 1024
+MAX_BATCH_SIZE = 1024
+MAX_THREADS = 256
+MAX_LR = 10.0
+
+
 def positive(ctx, param, value):
     # `not value > 0` also refuses nan; inf is no size, rate or count either.
     if value is not None and (not value > 0 or value == float("inf")):
@@ -29,7 +37,7 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False),
                                help="Where the dataset lies (needed by imagefolder; default: zoo's data directory).")
 weights_option = click.option("--weights", "-w",
                               help="Float weights: a name from `zoo models`, a .safetensors file, or 'random'.")
-image_size_option = click.option("--image-size", type=int, callback=positive,
+image_size_option = click.option("--image-size", type=click.IntRange(1, MAX_IMAGE_SIZE),
                                  help="Input resolution (default: the weights' or the dataset's).")
 eval_limit_option = click.option("--eval-limit", type=int, callback=positive,
                                  help="Evaluate on the first N test images only (default: the whole test split).")
@@ -45,8 +53,9 @@ seed_option = click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=
 @data_dir_option
 @image_size_option
 @click.option("--epochs", type=int, default=4, show_default=True, callback=positive)
-@click.option("--batch-size", type=int, default=128, show_default=True, callback=positive)
-@click.option("--lr", type=float, default=0.1, show_default=True, callback=positive,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=128, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, MAX_LR, min_open=True), default=0.1, show_default=True,
+              callback=positive,
               help="Peak learning rate of the one-cycle schedule.")
 @click.option("--train-limit", type=int, callback=positive, help="Train on N random training images only.")
 @eval_limit_option
@@ -109,12 +118,14 @@ def _qat_overrides(epochs, batches, lr, freeze_bn_after, freeze_observers_after)
 @eval_limit_option
 @click.option("--qat-epochs", type=int, callback=positive, help="QAT: epochs (default: the preset's, 8).")
 @click.option("--qat-batches", type=int, callback=positive, help="QAT: batches per epoch (default 20).")
-@click.option("--qat-lr", type=float, callback=positive, help="QAT: learning rate (default 1e-4).")
+@click.option("--qat-lr", type=click.FloatRange(0, MAX_LR, min_open=True), callback=positive,
+              help="QAT: learning rate (default 1e-4).")
 @click.option("--freeze-bn-after", type=int, callback=positive, help="QAT: freeze BN statistics after N epochs (default 4).")
 @click.option("--freeze-observers-after", type=int, callback=positive,
               help="QAT: freeze observers after N epochs (default 5).")
-@click.option("--latency-batch-size", type=int, default=1, show_default=True, callback=positive)
-@click.option("--threads", type=int, default=1, show_default=True, callback=positive, help="Threads for latency timing.")
+@click.option("--latency-batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), default=1, show_default=True,
+              help="Threads for latency timing.")
 @click.option("--latency-runs", type=int, default=50, show_default=True, callback=positive)
 @click.option("--runtimes", "runtime_list", default="quick", show_default=True,
               help="Runtimes to time float and int8 in: quick (eager, torchscript, onnxruntime, openvino), all (adds "
@@ -147,8 +158,12 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
     from zoo.report import comparison
     from zoo_registry.names import check_name
 
+    from zoo_registry.store import Registry
+
     if name:
         check_name(name)  # before the long work, not after it
+    registry = Registry()
+    registry.check_writable()
 
     options = QuantizeOptions(
         arch=arch, preset=preset, dataset=dataset, weights=weights, backend=backend, data_dir=data_dir,
@@ -160,9 +175,7 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
     )
     produced = run_quantize(options)
     from zoo_registry.record import record_quantized
-    from zoo_registry.store import Registry
 
-    registry = Registry()
     entry = record_quantized(registry, produced, name)
     if as_json:
         echo_json(registry.open(entry)[1])

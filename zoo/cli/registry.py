@@ -25,8 +25,11 @@ def _int_list(ctx, param, value: str) -> list[int]:
         numbers = [int(part) for part in value.split(",") if part.strip()]
     except ValueError:
         raise click.BadParameter(f"'{value}' is not a comma-separated list of integers") from None
-    if not numbers or any(n <= 0 for n in numbers):
-        raise click.BadParameter(f"'{value}' must list positive integers, e.g. 1,8")
+    from zoo.cli.jobs import MAX_BATCH_SIZE, MAX_THREADS
+
+    most = MAX_THREADS if param.name == "threads" else MAX_BATCH_SIZE
+    if not numbers or any(not 0 < n <= most for n in numbers):
+        raise click.BadParameter(f"'{value}' must list whole numbers from 1 to {most}, e.g. 1,8")
     return numbers
 
 
@@ -278,6 +281,9 @@ def rm_command(reference, yes):
     if ref.version is None and not yes:
         count = len(registry.list(name=ref.name))
         if count:
+            if not sys.stdin.isatty():
+                raise click.UsageError(f"removing all {count} version(s) of '{ref.name}' needs a yes: there is no "
+                                       "terminal to ask on, so pass --yes")
             click.confirm(f"Remove all {count} version(s) of '{ref.name}'?", abort=True, err=True)
     for entry in registry.remove(reference):
         click.echo(f"removed {entry.ref}")
