@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from zoo import KnownWeights, ModelSpec, ZooError, hookimpl
+from zoo import IntegrityError, KnownWeights, ModelSpec, ZooError, hookimpl
 from zoo_plugins.torchvision_weights import state_dict_loader
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -28,7 +28,7 @@ def _card() -> dict:
     try:
         return json.loads(FASHION_MNIST_CARD.read_text())
     except FileNotFoundError:
-        raise ZooError(f"the shipped weights' card {FASHION_MNIST_CARD} is missing; reinstall zoo") from None
+        raise IntegrityError(f"the shipped weights' card {FASHION_MNIST_CARD} is missing; reinstall zoo") from None
 
 
 def load_fashion_mnist():
@@ -37,10 +37,10 @@ def load_fashion_mnist():
     try:
         data = FASHION_MNIST.read_bytes()
     except FileNotFoundError:
-        raise ZooError(f"the shipped weights {FASHION_MNIST} are missing; reinstall zoo") from None
+        raise IntegrityError(f"the shipped weights {FASHION_MNIST} are missing; reinstall zoo") from None
     expected = _card()["sha256"]
     if hashlib.sha256(data).hexdigest() != expected:
-        raise ZooError(f"{FASHION_MNIST} does not match its recorded sha256 {expected}; reinstall zoo")
+        raise IntegrityError(f"{FASHION_MNIST} does not match its recorded sha256 {expected}; reinstall zoo")
     return load(data)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import IntegrityError, ZooError
+from zoo.errors import IntegrityError, SchemaVersionError
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -85,10 +85,10 @@ def read_json(path: Path) -> dict:
 
 def check_config(config: Mapping[str, Any], where: str) -> None:
     if config.get("format") != ARTIFACT_FORMAT:
-        raise ZooError(f"{where} is not a zoo artifact (config.json has no format '{ARTIFACT_FORMAT}')")
+        raise SchemaVersionError(f"{where} is not a zoo artifact (config.json has no format '{ARTIFACT_FORMAT}')")
     version = config.get("artifact_version")
     if not isinstance(version, int) or version > ARTIFACT_VERSION:
-        raise ZooError(
+        raise SchemaVersionError(
             f"{where} was written by a newer zoo (artifact version {version}); this zoo reads up to version "
             f"{ARTIFACT_VERSION}: upgrade zoo"
         )

@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.errors import SchemaVersionError
 from zoo.specs import Observer, Preset
 from zoo_registry.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION
 
@@ -32,7 +32,7 @@ def preset_from_dict(data: Mapping[str, Any]) -> Preset:
             fields["backends"] = tuple(fields["backends"])
         return Preset(**fields)
     except (TypeError, ValueError) as exc:
-        raise ZooError(f"config.json holds a preset this zoo cannot read ({exc})") from None
+        raise SchemaVersionError(f"config.json holds a preset this zoo cannot read ({exc})") from None
 
 
 def backend_of(config: Mapping[str, Any]) -> str | None:

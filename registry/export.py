@@ -13,7 +13,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from zoo.errors import IncompatibleError, ZooError
+from zoo.errors import IncompatibleError
 from zoo_registry.loading import load_reference
 
 # Percent of images on which the export's top class must agree with zoo.load's (zoo.evaluate.agreement's top1).
@@ -72,7 +72,6 @@ def export_onnx(reference: str, output: str, check_images: int = 500,
     ``check``: {images, source, agreement: zoo.evaluate.agreement's figures}. Raises IncompatibleError when the
     model cannot be exported or onnxruntime is missing, ZooError when the export disagrees (nothing written).
     """
-    import functools
 
     import torch
 
@@ -98,7 +97,7 @@ def export_onnx(reference: str, output: str, check_images: int = 500,
     agreed = agreement(expected, got)
     check = {"images": len(images), "source": source, "agreement": agreed}
     if agreed["top1"] < min_agreement:
-        raise ZooError(f"the ONNX export of {reference} disagrees with zoo.load: its top class agrees on "
+        raise IncompatibleError(f"the ONNX export of {reference} disagrees with zoo.load: its top class agrees on "
                        f"{agreed['top1']:.2f} % of {source} (needs {min_agreement:g} %, --min-agreement), largest "
                        f"logit difference {agreed['max_abs_diff']:.3g}; nothing was written")
     return _write_bytes(data, target), check
@@ -167,7 +166,7 @@ def _compile(model, example, reference: str):
             with torch.no_grad():
                 program, how = torch.jit.trace(model, example), "traced"
         except Exception as exc:
-            raise ZooError(f"cannot export {reference} to TorchScript: {str(exc).splitlines()[0]}") from None
+            raise IncompatibleError(f"cannot export {reference} to TorchScript: {str(exc).splitlines()[0]}") from None
     return program, how
 
 

@@ -177,7 +177,7 @@ def pull(registry: Registry, reference: str, catalog=None, latency_runs: int = 5
     """Record REF in the registry: a name a plugin publishes, else a Hub repository (see ``hubref``).
 
     ``add_version``: a Hub model whose name this registry already holds, in other versions, becomes that name's
-    latest version only when this is true; otherwise a ZooError says so and nothing is recorded.
+    latest version only when this is true; otherwise a NameInUseError says so and nothing is recorded.
     """
     from zoo_registry import published
 
@@ -194,13 +194,13 @@ def pull(registry: Registry, reference: str, catalog=None, latency_runs: int = 5
 
 def check_new_latest(registry: Registry, card: dict, source: str) -> None:
     """Refuse to make a version from ``source`` the latest of a name this registry holds in other versions."""
-    from zoo.errors import ZooError
+    from zoo.errors import NameInUseError
 
     held = registry.list(name=card["name"])
     if not held or any(e.version == card["version"] for e in held):
         return
     latest = next(e for e in held if e.latest)
-    raise ZooError(f"this registry already holds '{card['name']}' ({len(held)} version(s), latest "
+    raise NameInUseError(f"this registry already holds '{card['name']}' ({len(held)} version(s), latest "
                    f"{latest.version[:12]} of {latest.created[:10]}); {source} would become its latest version: "
                    f"pass --add-version to record it so, or `zoo rm {card['name']}` first")
 

@@ -12,23 +12,13 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from zoo.errors import ZooError
-
-
-class HubError(ZooError):
-    """The Hub refused or could not answer a request."""
-
-
-class HubNotFoundError(HubError):
-    """No such repository, revision or file on the Hub (or not one this token may read)."""
-
-
-class HubAuthError(HubError):
-    """The Hub refused the token, or the token may not do what was asked."""
-
-
-class HubUnreachableError(HubError):
-    """No network, HF_HUB_OFFLINE set, or nothing cached to fall back on."""
+from zoo.errors import (  # noqa: F401 (re-exported: the Hub's errors are named here too)
+    HubAuthError,
+    HubError,
+    HubNotFoundError,
+    HubUnreachableError,
+    ZooError,
+)
 
 
 LOGIN_ADVICE = "set HF_TOKEN or run `hf auth login`"

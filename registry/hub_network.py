@@ -30,9 +30,9 @@ def read_timeout() -> float:
     """Seconds a request waits for the next byte (``ZOO_HUB_TIMEOUT``, default 30).
 
     Raises:
-        ZooError: ``ZOO_HUB_TIMEOUT`` is not a positive number.
+        SettingError: ``ZOO_HUB_TIMEOUT`` is not a positive number.
     """
-    from zoo.errors import ZooError
+    from zoo.errors import SettingError
 
     raw = os.environ.get(TIMEOUT_ENV)
     if not raw:
@@ -42,7 +42,7 @@ def read_timeout() -> float:
     except ValueError:
         value = -1.0
     if not 0 < value < float("inf"):
-        raise ZooError(f"{TIMEOUT_ENV}={raw!r}: give a positive number of seconds, e.g. {TIMEOUT_ENV}=30")
+        raise SettingError(f"{TIMEOUT_ENV}={raw!r}: give a positive number of seconds, e.g. {TIMEOUT_ENV}=30")
     return value
 
 
@@ -71,7 +71,7 @@ def bound_requests() -> None:
     """Make the client's shared HTTP session fill in zoo's timeouts (idempotent; read the settings now).
 
     Raises:
-        ZooError: ``ZOO_HUB_TIMEOUT`` is not a positive number.
+        SettingError: ``ZOO_HUB_TIMEOUT`` is not a positive number.
     """
     from huggingface_hub import get_session
 

@@ -6,14 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import IncompatibleError, ZooError
+from zoo.errors import IncompatibleError, MissingPluginError
 from zoo.plugins import Catalog, get_catalog
 from zoo_registry import artifact
 from zoo_registry.config import backend_of, preset_from_dict
-
-
-class MissingPluginError(ZooError):
-    """The architecture a model needs is not provided by any installed plugin."""
 
 
 def find_spec(config: Mapping[str, Any], catalog: Catalog):

@@ -21,7 +21,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from zoo.errors import IncompatibleError, ZooError
+from zoo.errors import IncompatibleError, PluginError
 from zoo.progress import QUIET_ENV
 from zoo.specs import KnownWeights, ModelSpec
 from zoo_registry import artifact
@@ -50,7 +50,7 @@ def find(name: str, catalog=None) -> Found | None:
 
     matches = [f for f in published(catalog or get_catalog()) if f.name == name]
     if len(matches) > 1:
-        raise ZooError(f"'{name}' is published by more than one plugin ({', '.join(str(f.plugin) for f in matches)}); "
+        raise PluginError(f"'{name}' is published by more than one plugin ({', '.join(str(f.plugin) for f in matches)}); "
                        "load only one of them (ZOO_PLUGINS)")
     return matches[0] if matches else None
 
@@ -90,7 +90,7 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
     source = f"{weights.source} (plugin {found.plugin})"
     figures = _figures(found, weights)
     if not figures or "top1" not in figures or "top5" not in figures:
-        raise ZooError(f"plugin '{found.plugin}' gives no {weights.dataset} accuracy for '{found.name}' "
+        raise PluginError(f"plugin '{found.plugin}' gives no {weights.dataset} accuracy for '{found.name}' "
                        f"({weights.source}); nothing to record")
     preset = catalog.preset(weights.preset)
     backend = catalog.backend(BACKEND)

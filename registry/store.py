@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import StorageError, UnknownNameError, ZooError
+from zoo.errors import AmbiguousReferenceError, IntegrityError, SchemaVersionError, StorageError, UnknownNameError, ZooError
 from zoo.paths import zoo_home
 from zoo_registry import artifact, names
 
@@ -172,7 +172,7 @@ class Registry:
         with closing(sqlite3.connect(self.index_path, timeout=LOCK_TIMEOUT_S, isolation_level=None)) as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise ZooError(f"registry {self.root} was written by a newer zoo (index schema {version}); "
+                raise SchemaVersionError(f"registry {self.root} was written by a newer zoo (index schema {version}); "
                                f"this zoo reads up to schema {SCHEMA_VERSION}: upgrade zoo")
             if not write and 0 < version < SCHEMA_VERSION:
                 # An index an earlier zoo wrote: bring it up to date once, then read it.
@@ -256,7 +256,7 @@ class Registry:
                 raise UnknownNameError(f"version of '{ref.name}'", ref.version, versions)
             raise UnknownNameError("registry model", ref.name, self.names())
         if len(found) > 1:
-            raise ZooError(f"'{ref}' is ambiguous: it matches {', '.join(e.ref for e in found)}; give more digits")
+            raise AmbiguousReferenceError(f"'{ref}' is ambiguous: it matches {', '.join(e.ref for e in found)}; give more digits")
         return found[0]
 
     # -- writing ---------------------------------------------------------------
@@ -374,7 +374,7 @@ class Registry:
             try:
                 _, card, _ = artifact.read_verified(directory, label)
                 if card["name"] != directory.parent.name or card["version"] != directory.name:
-                    raise ZooError(f"{directory} holds {card['name']}@{str(card['version'])[:12]}")
+                    raise IntegrityError(f"{directory} holds {card['name']}@{str(card['version'])[:12]}")
             except ZooError as exc:
                 skipped.append(f"{directory}: {exc}")
                 continue
@@ -394,7 +394,7 @@ class Registry:
         directory = self.directory(entry.name, entry.version)
         config, card, model_bytes = artifact.read_verified(directory, entry.ref)
         if card["version"] != entry.version or card["name"] != entry.name:
-            raise ZooError(f"{directory} holds {card['name']}@{card['version'][:12]}, not {entry.ref}")
+            raise IntegrityError(f"{directory} holds {card['name']}@{card['version'][:12]}, not {entry.ref}")
         return config, card, model_bytes
 
 

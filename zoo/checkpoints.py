@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from zoo.errors import IntegrityError, ZooError
+from zoo.errors import DownloadError, IntegrityError
 
 HASH_IN_NAME = re.compile(r"[-_]([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 
@@ -67,7 +67,7 @@ def fetch(url: str, label: str) -> Path:
             torch.hub.download_url_to_file(url, str(path), hash_prefix=prefix, progress=True)
         except Exception as exc:  # no network, a refused URL, or a download that did not match its hash
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ZooError(f"could not download {label} from {url} ({reason}); with no network, place the file "
+            raise DownloadError(f"could not download {label} from {url} ({reason}); with no network, place the file "
                            f"at {path}") from None
     verify(path, label)
     return path

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 
-from zoo.errors import IncompatibleError, ZooError
+from zoo.errors import DatasetUnavailableError, IncompatibleError
 from zoo.paths import datasets_dir
 from zoo.specs import DatasetSpec
 
@@ -40,7 +40,7 @@ class DataConfig:
 
 def resolve(spec: DatasetSpec, data_dir: str | None, image_size: int | None, in_channels: int) -> DataConfig:
     if spec.needs_path and not data_dir:
-        raise ZooError(f"dataset '{spec.name}' needs --data-dir DIR ({spec.description})")
+        raise DatasetUnavailableError(f"dataset '{spec.name}' needs --data-dir DIR ({spec.description})")
     root = str(Path(data_dir).expanduser()) if data_dir else str(datasets_dir() / spec.name)
     if spec.channels not in (1, in_channels):
         raise IncompatibleError(

@@ -1,4 +1,10 @@
-"""The errors zoo raises. Only the CLI turns them into exit codes and one-line messages."""
+"""Every error zoo raises, in one module; all are exported from ``zoo``.
+
+Each is a ``ZooError``: a failure a user can act on, whose message is one
+line. Subclasses say what kind of failure it is, so a caller can tell them
+apart without reading messages. Only the CLI turns them into exit codes and
+printed lines (``zoo.cli.ZooGroup``).
+"""
 
 from __future__ import annotations
 
@@ -47,6 +53,62 @@ class DatasetUnavailableError(ZooError):
 
 class IncompatibleError(ZooError):
     """Parts that do not fit together: weights and dataset, preset and CPU, model and mode."""
+
+
+class NonFiniteError(IncompatibleError):
+    """NaN or infinity where numbers must be finite: float weights, calibration activations, a computed scale."""
+
+
+class NoWeightsError(ZooError):
+    """No float weights for an architecture on a dataset: train them, or name others with --weights."""
+
+
+class WeightsFileError(ZooError):
+    """A ``--weights`` file, or the card beside it, that is missing, not safetensors, or malformed."""
+
+
+class SettingError(ZooError):
+    """An option or environment variable whose value zoo cannot use (an unknown QAT setting, ZOO_HUB_TIMEOUT...)."""
+
+
+class DownloadError(ZooError):
+    """A file zoo fetches from outside the Hub (torchvision's checkpoints) could not be downloaded."""
+
+
+class MissingPluginError(ZooError):
+    """The architecture a model needs is not provided by any installed plugin."""
+
+
+class BadReferenceError(ZooError):
+    """A registry reference that is not written the way names are written."""
+
+
+class AmbiguousReferenceError(BadReferenceError):
+    """A version prefix that matches more than one version of a name."""
+
+
+class NameInUseError(ZooError):
+    """A pull would make a version from elsewhere the latest of a name this registry already holds."""
+
+
+class SchemaVersionError(ZooError):
+    """A file written by a newer zoo (index schema, artifact version) or by something that is not zoo."""
+
+
+class HubError(ZooError):
+    """The Hub refused or could not answer a request."""
+
+
+class HubNotFoundError(HubError):
+    """No such repository, revision or file on the Hub (or not one this token may read)."""
+
+
+class HubAuthError(HubError):
+    """The Hub refused the token, or the token may not do what was asked."""
+
+
+class HubUnreachableError(HubError):
+    """No network, HF_HUB_OFFLINE set, a Hub that stopped answering, or nothing cached to fall back on."""
 
 
 class CodecError(ZooError):

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from zoo import fusion
-from zoo.errors import IncompatibleError, ZooError
+from zoo.errors import IncompatibleError, NonFiniteError
 from zoo.progress import bar
 from zoo.specs import FusionPattern, ModelSpec, Preset
 from zoo.train import QatRecipe, train_qat
@@ -88,11 +88,11 @@ def calibrate(model: nn.Module, loader: DataLoader) -> int:
     with bar(loader, "calibrating") as batches:
         for images, _ in batches:
             if not torch.isfinite(images).all():
-                raise ZooError(f"calibration image batch {seen // max(images.shape[0], 1) + 1} holds NaN or "
+                raise NonFiniteError(f"calibration image batch {seen // max(images.shape[0], 1) + 1} holds NaN or "
                                "infinity; check the dataset")
             outputs = model(images)
             if isinstance(outputs, torch.Tensor) and not torch.isfinite(outputs).all():
-                raise ZooError(f"calibration: {first_non_finite(model, images)} gives NaN or infinite activations "
+                raise NonFiniteError(f"calibration: {first_non_finite(model, images)} gives NaN or infinite activations "
                                f"on calibration images {seen + 1}..{seen + images.shape[0]}")
             seen += images.shape[0]
     return seen
@@ -144,7 +144,7 @@ def check_finite(state: Mapping[str, Any]) -> None:
             else:
                 continue
             if not finite:
-                raise ZooError(f"quantization produced a non-finite scale in '{key}' (training diverged?); "
+                raise NonFiniteError(f"quantization produced a non-finite scale in '{key}' (training diverged?); "
                                "for QAT try a smaller --qat-lr")
 
 

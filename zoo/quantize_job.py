@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from zoo import data, quantize, runtimes
-from zoo.errors import ZooError
+from zoo.errors import SettingError
 from zoo.evaluate import accuracy, agreement
 from zoo.fence import running_model
 from zoo.plugins import Catalog, get_catalog
@@ -77,7 +77,7 @@ def qat_recipe(preset: Preset, overrides: dict) -> QatRecipe:
                        freeze_bn_after=preset.freeze_bn_after, freeze_observers_after=preset.freeze_observers_after)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(QatRecipe)}
     if unknown:
-        raise ZooError(f"unknown QAT setting(s) {', '.join(sorted(unknown))}")
+        raise SettingError(f"unknown QAT setting(s) {', '.join(sorted(unknown))}")
     return dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
 
 

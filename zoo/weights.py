@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import IncompatibleError, UnknownNameError, ZooError
+from zoo.errors import IncompatibleError, NoWeightsError, NonFiniteError, UnknownNameError, WeightsFileError
 from zoo.specs import ModelSpec
 
 RANDOM = "random"
@@ -75,11 +75,11 @@ def _read_sidecar(card_path: Path) -> dict:
             raise ValueError(f"larger than {MAX_SIDECAR_BYTES} bytes")
         card = json.loads(card_path.read_bytes())
     except (OSError, ValueError, RecursionError) as exc:
-        raise ZooError(f"{card_path} (the card beside the weights) is not a readable JSON card: "
+        raise WeightsFileError(f"{card_path} (the card beside the weights) is not a readable JSON card: "
                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     dataset = card.get("dataset", {}) if isinstance(card, dict) else None
     if not isinstance(dataset, dict):
-        raise ZooError(f"{card_path}: 'dataset' must be an object with name, num_classes and image_size")
+        raise WeightsFileError(f"{card_path}: 'dataset' must be an object with name, num_classes and image_size")
     checks = (("name", str, None), ("num_classes", int, 100_000), ("image_size", int, 4096))
     for key, kind, most in checks:
         value = dataset.get(key)
@@ -87,7 +87,7 @@ def _read_sidecar(card_path: Path) -> dict:
             continue
         if not isinstance(value, kind) or isinstance(value, bool) or (most is not None and not 0 < value <= most):
             allowed = "a text" if kind is str else f"a whole number from 1 to {most}"
-            raise ZooError(f"{card_path}: dataset.{key} must be {allowed}, got {str(value)[:40]!r}")
+            raise WeightsFileError(f"{card_path}: dataset.{key} must be {allowed}, got {str(value)[:40]!r}")
     command = card.get("command", "")
     return {"dataset": dataset, "command": command if isinstance(command, str) else ""}
 
@@ -100,7 +100,7 @@ def _load_safetensors(path: Path) -> dict:
         return load(path.read_bytes())
     except (SafetensorError, OSError, ValueError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ZooError(f"weights file {path} is not a valid .safetensors file ({detail})") from None
+        raise WeightsFileError(f"weights file {path} is not a valid .safetensors file ({detail})") from None
 
 
 def _from_file(path: Path, name: str | None = None) -> WeightsChoice:
@@ -132,7 +132,7 @@ def resolve(spec: ModelSpec, dataset: str, requested: str | None) -> WeightsChoi
         elif (trained := _from_registry(spec, trained_name(spec.name, dataset))) is not None:
             return trained
         else:
-            raise ZooError(
+            raise NoWeightsError(
                 f"no float weights for '{spec.name}' on '{dataset}': train them with "
                 f"`zoo train {spec.name} --dataset {dataset}`, or pass --weights "
                 f"({', '.join([*known, RANDOM, 'PATH.safetensors'])})"
@@ -150,10 +150,10 @@ def resolve(spec: ModelSpec, dataset: str, requested: str | None) -> WeightsChoi
     path = Path(requested).expanduser()
     if path.suffix == ".safetensors" or path.exists():
         if not path.is_file():
-            raise ZooError(f"weights file {path} is a directory" if path.is_dir() else
+            raise WeightsFileError(f"weights file {path} is a directory" if path.is_dir() else
                            f"weights file {path} does not exist")
         if path.suffix != ".safetensors":
-            raise ZooError(f"weights file {path} is not a .safetensors file; zoo never unpickles .pth/.pt files")
+            raise WeightsFileError(f"weights file {path} is not a .safetensors file; zoo never unpickles .pth/.pt files")
         return _from_file(path)
     if (registered := _from_registry(spec, requested)) is not None:
         return registered
@@ -195,7 +195,7 @@ def check_finite_weights(state: Mapping, label: str) -> None:
     for key, value in state.items():
         if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
             bad = (~torch.isfinite(value)).sum().item()
-            raise ZooError(f"{label}: tensor '{key}' holds {bad} NaN or infinite value(s) of {value.numel()}; "
+            raise NonFiniteError(f"{label}: tensor '{key}' holds {bad} NaN or infinite value(s) of {value.numel()}; "
                            "zoo does not quantize such weights")
 
 
