@@ -323,8 +323,7 @@ class Registry:
                 # Written before by us or a killed writer: adopt it only if it is intact.
                 artifact.read_verified(target, label)
             with self._connect(write=True) as db:
-                db.execute(f"INSERT OR IGNORE INTO versions ({', '.join(COLUMNS)}) "
-                           f"VALUES ({', '.join('?' * len(COLUMNS))})", [getattr(entry, c) for c in COLUMNS])
+                _insert(db, entry)
         except BaseException:
             # Ctrl-C or a failure between the move and the index commit: take back what this call moved, so
             # "nothing was written" stays true and `zoo reindex` cannot resurrect it.
@@ -383,9 +382,7 @@ class Registry:
             os.rename(self.index_path, self.index_path.with_name(f"{INDEX_FILE}.damaged-{time.time_ns()}"))
         with self._connect(write=True) as db:
             for _, _, card in sorted(cards, key=lambda c: c[:2]):
-                entry = entry_from_card(card)
-                db.execute(f"INSERT OR IGNORE INTO versions ({', '.join(COLUMNS)}) "
-                           f"VALUES ({', '.join('?' * len(COLUMNS))})", [getattr(entry, c) for c in COLUMNS])
+                _insert(db, entry_from_card(card))
         return self.list(), skipped
 
     # -- reading -----------------------------------------------------------------
@@ -396,6 +393,11 @@ class Registry:
         if card["version"] != entry.version or card["name"] != entry.name:
             raise IntegrityError(f"{directory} holds {card['name']}@{card['version'][:12]}, not {entry.ref}")
         return config, card, model_bytes
+
+
+def _insert(db: sqlite3.Connection, entry: Entry) -> None:
+    db.execute(f"INSERT OR IGNORE INTO versions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+               [getattr(entry, c) for c in COLUMNS])
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -27,28 +27,29 @@ from zoo.errors import PluginCallError, ZooError
 PASSED_THROUGH = (ZooError, KeyboardInterrupt, GeneratorExit)
 
 
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else "(no message)"
+@contextlib.contextmanager
+def fence(plugin: str, what: str):
+    """Inside, anything but a ZooError or Ctrl-C becomes ``PluginCallError`` ("plugin 'p': <what> raised …").
+
+    A SystemExit raised by plugin code is fenced too: it must not end zoo silently with the plugin's exit code.
+    """
+    try:
+        yield
+    except PASSED_THROUGH:
+        raise
+    except BaseException as exc:
+        raise PluginCallError(plugin, what, exc) from exc
 
 
 def fenced(function: Callable, plugin: str, what: str) -> Callable:
-    """``function``, raising ``PluginCallError`` ("plugin 'p': <what> raised …") for anything but a ZooError.
-
-    KeyboardInterrupt passes through, so Ctrl-C still stops zoo; a SystemExit a plugin raises does not end zoo
-    with the plugin's exit code.
-    """
+    """``function``, called inside ``fence(plugin, what)``."""
     if getattr(function, "__zoo_fenced__", False):
         return function
 
     @functools.wraps(function)
     def call(*args, **kwargs):
-        try:
+        with fence(plugin, what):
             return function(*args, **kwargs)
-        except PASSED_THROUGH:
-            raise
-        except BaseException as exc:  # SystemExit from a plugin must not end zoo silently with its exit code
-            raise PluginCallError(plugin, what, exc) from exc
 
     call.__zoo_fenced__ = True
     return call
@@ -63,22 +64,13 @@ class FencedDataset:
         self._dataset = dataset
 
     def __len__(self) -> int:
-        try:
+        with fence(self._plugin, f"length of dataset '{self._dataset}'"):
             return len(self._inner)
-        except PASSED_THROUGH:
-            raise
-        except BaseException as exc:
-            raise PluginCallError(self._plugin, f"length of dataset '{self._dataset}'", exc) from exc
 
     def __getitem__(self, index):
-        # Called once per image, so the fence is inline rather than a wrapper made per call.
         what = f"item {index} of dataset '{self._dataset}'"
-        try:
+        with fence(self._plugin, what):
             item = self._inner[index]
-        except PASSED_THROUGH:
-            raise
-        except BaseException as exc:
-            raise PluginCallError(self._plugin, what, exc) from exc
         label = item[1] if isinstance(item, (tuple, list)) and len(item) == 2 else None
         if label is None or not _is_class_index(label):
             raise PluginCallError(self._plugin, what, TypeError(
@@ -185,13 +177,6 @@ def fence_weights(weights: Any, plugin: str, model: str) -> Any:
     )
 
 
-@contextlib.contextmanager
 def running_model(plugin: str, model: str, phase: str):
-    """Inside, anything but a ZooError (or Ctrl-C) becomes one line naming ``plugin``, ``model`` and ``phase``:
-    there the plugin's model runs (its forward during calibration, QAT or evaluation)."""
-    try:
-        yield
-    except PASSED_THROUGH:
-        raise
-    except Exception as exc:
-        raise PluginCallError(plugin, f"model '{model}' during {phase}", exc) from exc
+    """``fence`` where the plugin's model runs (its forward during calibration, QAT or evaluation)."""
+    return fence(plugin, f"model '{model}' during {phase}")

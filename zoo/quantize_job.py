@@ -162,7 +162,7 @@ def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Qu
     float_model, parent_digest = selection.build_float(options.seed)
     test_set = data.first(data.load_split(selection.dataset, selection.data, "test"), options.eval_limit)
     test_loader = data.loader(test_set, options.eval_batch_size)
-    owner = catalog.owner("model", selection.spec.name) or "(unknown)"
+    owner = selection.model_plugin
     with running_model(owner, selection.spec.name, "float evaluation"):
         baseline = accuracy(float_model, test_loader, "evaluating float")
         fused = _fused_accuracy(float_model, selection, test_loader) if options.fused_baseline else None

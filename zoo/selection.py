@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from zoo import data, weights
 from zoo.errors import IncompatibleError
 from zoo.plugins import Catalog, get_catalog
-from zoo.specs import DatasetSpec, ModelSpec, Preset
+from zoo.specs import DatasetSpec, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,11 @@ class Selection:
     data: data.DataConfig
     weights: weights.WeightsChoice
     catalog: Catalog
+
+    @property
+    def model_plugin(self) -> str:
+        """The name of the plugin that registered the architecture, for messages about its code."""
+        return self.catalog.owner("model", self.spec.name) or "(unknown)"
 
     def plugin(self, kind: str, name: str) -> dict:
         owner = self.catalog.owner(kind, name)
@@ -44,13 +49,12 @@ class Selection:
         from zoo.fence import fenced
 
         shape = (2, self.spec.in_channels, self.data.image_size, self.data.image_size)
-        owner = self.catalog.owner("model", self.spec.name) or "(unknown)"
         with torch.no_grad():
-            forward = fenced(model, owner, f"forward of model '{self.spec.name}' on a {shape} input")
+            forward = fenced(model, self.model_plugin, f"forward of model '{self.spec.name}' on a {shape} input")
             outputs = forward(torch.zeros(shape))
         if not (isinstance(outputs, torch.Tensor) and tuple(outputs.shape) == (2, self.data.num_classes)):
             got = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
-            raise IncompatibleError(f"model '{self.spec.name}' (plugin '{owner}') gives {got} for a {shape} input; "
+            raise IncompatibleError(f"model '{self.spec.name}' (plugin '{self.model_plugin}') gives {got} for a {shape} input; "
                                     f"zoo expects logits of shape (2, {self.data.num_classes})")
 
 

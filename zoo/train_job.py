@@ -62,7 +62,7 @@ def run_train(options: TrainOptions) -> dict:
     train_loader = data.loader(train_set, options.recipe.batch_size, shuffle=True, seed=options.seed)
 
     started = datetime.datetime.now(datetime.timezone.utc)
-    owner = selection.catalog.owner("model", selection.spec.name) or "(unknown)"
+    owner = selection.model_plugin
     with running_model(owner, selection.spec.name, "training"):
         history = train_float(model, train_loader, options.recipe)
     with running_model(owner, selection.spec.name, "evaluation"):
