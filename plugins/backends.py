@@ -5,7 +5,6 @@ through it, so torchao is needed only for the pt2e presets.
 """
 
 from zoo import BackendSpec, hookimpl
-
 TORCH_AO_ENGINES = ("fbgemm", "x86", "qnnpack", "onednn")
 # Engines whose int8 kernels add pairs of 8-bit products into 16 bits on CPUs without VNNI: with activations of
 # more than 7 bits the sums saturate, silently (a convolution output of 6.07 came out 3.21).
@@ -23,19 +22,19 @@ def torch_ao_preset_problem(preset):
 
 
 def _eager():
-    from zoo.backends.torch_ao import EagerBackend
+    from zoo.backends import EagerBackend
 
     return EagerBackend()
 
 
 def _fx():
-    from zoo.backends.torch_ao import FxBackend
+    from zoo.backends import FxBackend
 
     return FxBackend()
 
 
 def _pt2e():
-    from zoo.backends.pt2e import Pt2eBackend
+    from zoo.backends import Pt2eBackend
 
     return Pt2eBackend()
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import IntegrityError, SchemaVersionError
+from zoo.core.errors import IntegrityError, SchemaVersionError
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -72,7 +72,6 @@ def render(model_bytes: bytes, config: Mapping[str, Any], card: Mapping[str, Any
 def parse_json(data: bytes, path: Path) -> dict:
     """The JSON object of a card.json or config.json, refused before parsing if too large or too deeply nested."""
     from zoo_registry import schema
-
     return schema.parse(data, path.name, str(path.parent))
 
 
@@ -140,7 +139,6 @@ def read_verified(directory: Path, label: str) -> tuple[dict, dict, bytes]:
 def check_files(card: dict, config: dict, label: str) -> None:
     """card.json and config.json, each against its schema and both against each other."""
     from zoo_registry import schema
-
     schema.check_card(card, label)
     schema.check_config(config, label)
     schema.check_pair(card, config, label)

@@ -62,9 +62,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
-from torch import nn
 
-from zoo.errors import CodecError
+from zoo.core.errors import CodecError
 
 CODEC_VERSION = 1
 FORMAT = "zoo-int8-safetensors"
@@ -489,55 +488,6 @@ SCRIPT_OBJECTS: dict[str, Callable[[Any, str], torch.ScriptObject]] = {
 }
 # What nn.quantized.dynamic LSTM/GRU hold with qint8 weights, the only dynamic dtype zoo makes.
 CELL_PARAMS_KINDS = ("quantized_dynamic",)
-
-
-# --------------------------------------------------------------------- load
-
-
-def load_into(model: nn.Module, state: Mapping[str, Any]) -> None:
-    """Load ``state`` into ``model`` strictly; any mismatch is a CodecError naming the first offending key."""
-    problem = _first_mismatch(model.state_dict(), state)
-    if problem:
-        raise CodecError(problem)
-    try:
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise CodecError(f"the state dict does not fit the model: {_first_line(exc)}") from None
-
-
-def _first_mismatch(expected: Mapping[str, Any], state: Mapping[str, Any]) -> str | None:
-    for key in expected:
-        if key not in state:
-            return f"the state dict lacks '{key}', which the model needs"
-    for key in state:
-        if key not in expected:
-            return f"the state dict has '{key}', which the model does not have"
-    for key, value in state.items():
-        want, got = _signature(expected[key]), _signature(value)
-        if want != got:
-            return f"'{key}' is {_describe(got)} but the model expects {_describe(want)}"
-    return None
-
-
-def _signature(value: Any) -> Any:
-    """What must agree between a stored value and the model's: types, shapes and dtypes, not numbers."""
-    if isinstance(value, torch.Tensor):
-        return ("tensor", tuple(value.shape), value.dtype)
-    if isinstance(value, torch.ScriptObject):
-        return ("script_object", _signature(value.__getstate__()[0]))
-    if isinstance(value, (tuple, list)):
-        return (type(value).__name__, tuple(_signature(item) for item in value))
-    return (type(value).__name__,)
-
-
-def _describe(signature: Any) -> str:
-    if signature[0] == "tensor":
-        return f"a {DTYPE_NAMES.get(signature[2], signature[2])} tensor of shape {list(signature[1])}"
-    if signature[0] in ("tuple", "list") and len(signature) > 1:
-        return f"a {signature[0]} of {len(signature[1])} ({', '.join(_describe(s) for s in signature[1])})"
-    if signature[0] == "script_object":
-        return f"TorchScript object of {_describe(signature[1])}"
-    return f"a {signature[0]}"
 
 
 def _first_line(exc: BaseException) -> str:

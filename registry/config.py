@@ -10,8 +10,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.errors import SchemaVersionError
-from zoo.specs import Observer, Preset
+from zoo.core.errors import SchemaVersionError
+from zoo.core.specs import Observer, Preset
 from zoo_registry.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION
 
 KINDS = ("int8", "float")
@@ -43,7 +43,6 @@ def backend_of(config: Mapping[str, Any]) -> str | None:
 def make_config(*, kind: str, arch: str, plugin: Mapping[str, Any], num_classes: int, image_size: int,
                 in_channels: int, preset: Preset | None, backend: str | None, versions: Mapping[str, str]) -> dict:
     from zoo_registry import codec
-
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
     return {

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import IncompatibleError, MissingPluginError
-from zoo.plugins import Catalog, get_catalog
+from zoo.core.errors import IncompatibleError, MissingPluginError
+from zoo.host.plugins import Catalog, get_catalog
 from zoo_registry import artifact
 from zoo_registry.config import backend_of, preset_from_dict
 
@@ -29,9 +29,8 @@ def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None
     """The module tree of ``config`` with the weights of ``model_bytes`` loaded, in eval mode."""
     import torch
 
-    from zoo import quantize
+    from zoo.quantization import pipeline
     from zoo_registry import codec
-
     catalog = catalog or get_catalog()
     spec = find_spec(config, catalog)
     if config["kind"] == "float":
@@ -39,10 +38,10 @@ def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None
             torch.manual_seed(0)
             model = spec.build(config["num_classes"])
         state = codec.decode(model_bytes)
-        from zoo.weights import check_finite_weights
+        from zoo import state_dicts
 
-        check_finite_weights(state, f"float model '{config['arch']}'")
-        codec.load_into(model, state)
+        state_dicts.check_finite_weights(state, f"float model '{config['arch']}'")
+        state_dicts.load_strict(model, state)
         return model.eval()
     preset = preset_from_dict(config["preset"])
     for name in preset.dynamic_modules:
@@ -55,7 +54,7 @@ def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None
     backend.check(preset)
     patterns = list(catalog.fusion_patterns.values())
     with backend.engine(preset.engine):
-        model = quantize.skeleton(spec, preset, backend, config["num_classes"], config["image_size"], patterns,
+        model = pipeline.skeleton(spec, preset, backend, config["num_classes"], config["image_size"], patterns,
                                   catalog)
         backend.load_state_dict(model, codec.decode(model_bytes))
     return model.eval()
@@ -70,7 +69,7 @@ def check_runs(model, config: Mapping[str, Any], label: str, catalog: Catalog | 
 
     import torch
 
-    from zoo.errors import IntegrityError
+    from zoo.core.errors import IntegrityError
 
     catalog = catalog or get_catalog()
     size, channels, classes = config["image_size"], config["in_channels"], config["num_classes"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from zoo.errors import AmbiguousReferenceError, BadReferenceError, ZooError  # noqa: F401 (re-exported)
+from zoo.core.errors import AmbiguousReferenceError, BadReferenceError, ZooError  # noqa: F401 (re-exported)
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,95}$")
 DIGEST_PATTERN = re.compile(r"^[0-9a-f]{6,64}$")

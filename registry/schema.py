@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from zoo.errors import IntegrityError
+from zoo.core.errors import IntegrityError
 
 # Larger files are refused before they are parsed.
 MAX_CARD_BYTES = 1 << 20

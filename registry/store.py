@@ -24,10 +24,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import AmbiguousReferenceError, IntegrityError, SchemaVersionError, StorageError, UnknownNameError, ZooError
-from zoo.paths import zoo_home
+from zoo.core.errors import AmbiguousReferenceError, IntegrityError, SchemaVersionError, StorageError, UnknownNameError, ZooError
+from zoo.core.paths import zoo_home
 from zoo_registry import artifact, names
-
 REGISTRY_ENV = "ZOO_REGISTRY"
 INDEX_FILE = "index.sqlite"
 # 2: the column "mode" became "backend" (eager, fx, pt2e...).
@@ -265,9 +264,9 @@ class Registry:
         write and remove one small file in staging.
 
         Raises:
-            StorageError: naming the path and what to do (from the OSError, by ``zoo.errors.storage_error``).
+            StorageError: naming the path and what to do (from the OSError, by ``zoo.core.errors.storage_error``).
         """
-        from zoo.errors import storage_error
+        from zoo.core.errors import storage_error
 
         try:
             self.staging.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ def zoo_environment(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def fresh_catalog():
     """Each test sees the plugins of its own environment."""
-    from zoo.plugins import host
+    from zoo.host.plugins import host
 
     host.reset()
     yield

@@ -26,7 +26,6 @@ def install(site: Path, package: str, version: str, modules: dict[str, str], ent
 def registers_model(name: str) -> str:
     return f"""
         from zoo import ModelSpec, hookimpl
-
         @hookimpl
         def register_models(register):
             register(ModelSpec({name!r}, build=lambda num_classes: None, description="a test model"))
@@ -36,7 +35,6 @@ def registers_model(name: str) -> str:
 def registers_preset(name: str) -> str:
     return f"""
         from zoo import Observer, Preset, hookimpl
-
         @hookimpl
         def register_presets(register):
             register(Preset({name!r}, "fbgemm", "static", description="a test preset",
@@ -50,7 +48,6 @@ RAISES_AT_IMPORT = """
 
 RAISES_IN_HOOK = """
     from zoo import hookimpl
-
     @hookimpl
     def register_presets(register):
         raise RuntimeError("the preset table is corrupt")
@@ -58,7 +55,6 @@ RAISES_IN_HOOK = """
 
 MISSPELLED_HOOK = """
     from zoo import hookimpl
-
     @hookimpl
     def register_model(register):
         pass

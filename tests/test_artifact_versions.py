@@ -16,7 +16,7 @@ import torch
 
 from tests.artifacts_v1 import fixture_plugin
 from tests.artifacts_v1.make import KINDS, probe
-from zoo.plugins import PluginHost
+from zoo.host.plugins import PluginHost
 from zoo_registry import artifact
 from zoo_registry.loading import load_directory
 from zoo_registry.store import Registry

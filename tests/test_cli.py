@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from zoo import ModelSpec, Preset, hookimpl
 from zoo.cli import main
-from zoo.plugins import host
-from zoo.specs import Observer
+from zoo.host.plugins import host
+from zoo.core.specs import Observer
 
 SMALL = ["--eval-limit", "64", "--calibration-images", "32", "--latency-runs", "3", "--runtimes", "eager", "--weights", "random"]
 
@@ -158,8 +158,8 @@ def test_a_preset_for_an_engine_its_backends_lack_is_refused_when_it_registers(o
 
 
 def test_an_engine_this_cpu_lacks_is_refused():
-    from zoo.backends.torch_ao import check_engine
-    from zoo.errors import IncompatibleError
+    from zoo.quantization.backends.torch_ao import check_engine
+    from zoo.core.errors import IncompatibleError
 
     with pytest.raises(IncompatibleError, match="quantized engine 'imaginary' is not available on this CPU/torch "
                                                 "build; available:"):
@@ -251,8 +251,7 @@ def test_train_writes_weights_and_card_that_quantize_uses(tmp_path):
 
 
 def test_interrupted_training_leaves_no_file(tmp_path, monkeypatch):
-    from zoo import train_job
-
+    from zoo.jobs import train as train_job
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -265,12 +264,11 @@ def test_interrupted_training_leaves_no_file(tmp_path, monkeypatch):
 
 
 def test_interrupted_quantize_records_nothing(tmp_path, monkeypatch):
-    from zoo import quantize
-
+    from zoo.quantization import pipeline
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(quantize, "calibrate", interrupted)
+    monkeypatch.setattr(pipeline, "calibrate", interrupted)
     result = zoo("--registry", str(tmp_path / "registry"), "quantize", "mobilenet_v2", "-p", "fbgemm-minmax", *SMALL)
     assert result.exit_code == 130
     listed = zoo("--registry", str(tmp_path / "registry"), "list", "--json")

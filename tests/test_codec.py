@@ -12,13 +12,13 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from zoo import quantize
-from zoo.backends import torch_ao
-from zoo.errors import CodecError
-from zoo.plugins import PluginHost, get_catalog
+from zoo.quantization import pipeline
+from zoo.quantization.backends import torch_ao
+from zoo.core.errors import CodecError
+from zoo.host.plugins import PluginHost, get_catalog
 from zoo.testing import settle_batch_norm
+from zoo import state_dicts
 from zoo_registry import codec
-
 NUM_CLASSES = 10
 IMAGE_SIZE = 32
 BATCH = 2
@@ -95,13 +95,13 @@ def quantized_model(spec, preset, backend, patterns) -> nn.Module:
     torch.manual_seed(1234)
     float_model = settle_batch_norm(spec.build(NUM_CLASSES), random_images(8, seed=0))
     if preset.method == "dynamic":
-        return quantize.quantize_dynamic(float_model, spec, preset, backend, IMAGE_SIZE)
-    prepared = quantize.prepare(float_model, spec, preset, backend, IMAGE_SIZE, patterns)
+        return pipeline.quantize_dynamic(float_model, spec, preset, backend, IMAGE_SIZE)
+    prepared = pipeline.prepare(float_model, spec, preset, backend, IMAGE_SIZE, patterns)
     if preset.method == "static":
-        quantize.calibrate(prepared, calibration_loader())
+        pipeline.calibrate(prepared, calibration_loader())
     else:
         train_a_little(prepared, preset.qat_lr)
-    return quantize.convert(prepared, backend)
+    return pipeline.convert(prepared, backend)
 
 
 def assert_same_value(expected, actual, where: str) -> None:
@@ -162,7 +162,7 @@ def test_round_trip_is_bit_identical(arch, preset_name, backend_name):
         decoded = codec.decode(codec.encode(state))
         assert_same_state(state, decoded)
 
-        reloaded = quantize.skeleton(spec, preset, backend, NUM_CLASSES, IMAGE_SIZE, patterns)
+        reloaded = pipeline.skeleton(spec, preset, backend, NUM_CLASSES, IMAGE_SIZE, patterns)
         with torch.no_grad():
             expected = original(images)
             assert expected.std() > 0, "the int8 model's outputs are constant: the test proves nothing"
@@ -199,7 +199,7 @@ def test_dynamic_lstm_round_trip_is_bit_identical():
         assert_same_state(original.state_dict(), decoded)
         reloaded = dynamic_lstm(seed=2)
         assert not torch.equal(reloaded(sequences), original(sequences))
-        codec.load_into(reloaded, decoded)
+        state_dicts.load_strict(reloaded, decoded)
         assert torch.equal(reloaded(sequences), original(sequences))
 
 
@@ -341,13 +341,13 @@ def test_load_into_names_the_first_offending_key():
     state = model.state_dict()
     missing = {k: v for k, v in state.items() if k != "head.scale"}
     with pytest.raises(CodecError, match="lacks 'head.scale'"):
-        codec.load_into(model, missing)
+        state_dicts.load_strict(model, missing)
     with pytest.raises(CodecError, match="has 'extra'"):
-        codec.load_into(model, {**state, "extra": torch.ones(1)})
+        state_dicts.load_strict(model, {**state, "extra": torch.ones(1)})
     weight, bias = state["head._packed_params._packed_params"]
     narrower = (weight[:2], bias[:2])
     with pytest.raises(CodecError, match="'head._packed_params._packed_params'.*shape \\[2, 16\\]"):
-        codec.load_into(model, {**state, "head._packed_params._packed_params": narrower})
+        state_dicts.load_strict(model, {**state, "head._packed_params._packed_params": narrower})
 
 
 def test_the_codec_never_revives_python_objects():

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from zoo import data
-from zoo.errors import DatasetUnavailableError, ZooError
-from zoo.plugins import PluginHost
+from zoo.core.errors import DatasetUnavailableError, ZooError
+from zoo.host.plugins import PluginHost
 from zoo_plugins import datasets as builtin_datasets
 
 

@@ -1,4 +1,4 @@
-"""One error module: every error class lives in zoo.errors, is exported from zoo, and library code raises the
+"""One error module: every error class lives in zoo.core.errors, is exported from zoo, and library code raises the
 specific subclass rather than a bare ZooError."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import inspect
 from pathlib import Path
 
 import zoo
-from zoo import errors
+from zoo.core import errors
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = [p for folder in ("zoo", "registry", "plugins") for p in (ROOT / folder).rglob("*.py")
@@ -26,7 +26,7 @@ def test_every_error_class_is_in_zoo_errors_and_exported_from_zoo():
 def test_no_other_module_defines_an_error_class():
     elsewhere = []
     for path in LIBRARY:
-        if path == ROOT / "zoo" / "errors.py":
+        if path == ROOT / "zoo" / "core" / "errors.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ClassDef) and any(
@@ -46,7 +46,7 @@ def test_library_code_raises_specific_errors_not_a_bare_zoo_error():
 
 
 def test_old_import_paths_still_name_the_same_classes():
-    from zoo_registry.hub_errors import HubError, HubUnreachableError
+    from zoo.hub.errors import HubError, HubUnreachableError
     from zoo_registry.loading import MissingPluginError
     from zoo_registry.names import BadReferenceError
 

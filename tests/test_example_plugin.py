@@ -126,10 +126,10 @@ def importable(site, monkeypatch):
 @pytest.mark.parametrize("backend", ["eager", "fx"])
 def test_a_recorded_example_model_reloads_bit_identically(importable, tmp_path, backend):
     from zoo import data
-    from zoo.plugins import get_catalog
-    from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
+    from zoo.host.plugins import get_catalog
+    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
     from zoo_registry.loading import load_reference
-    from zoo_registry.record import record_quantized
+    from zoo.jobs.record import record_quantized
     from zoo_registry.store import Registry
 
     produced = run_quantize(QuantizeOptions(

@@ -10,7 +10,7 @@ from PIL import Image
 
 from zoo import BackendSpec, DatasetSpec, KnownWeights, ModelSpec, hookimpl
 from zoo.cli import main
-from zoo.plugins import host
+from zoo.host.plugins import host
 from zoo_registry.store import Registry
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from zoo import fusion
-from zoo.errors import IncompatibleError
-from zoo.plugins import PluginHost
-from zoo.specs import FusionPattern
+from zoo.quantization import fusion
+from zoo.core.errors import IncompatibleError
+from zoo.host.plugins import PluginHost
+from zoo.core.specs import FusionPattern
 
 
 @pytest.fixture()

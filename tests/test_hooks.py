@@ -1,6 +1,6 @@
 """Every hook has a test here and a heading in the plugin guide, whose examples run here as plugins.
 
-The meta-tests keep that true as hooks are added: a hook in zoo.hookspecs
+The meta-tests keep that true as hooks are added: a hook in zoo.core.hookspecs
 without a ``test_hook_<name>`` in tests/, or without a ``### <name>(register)``
 heading in plugins/README.md, fails them. Each ``test_hook_<name>`` loads the
 guide's example for that hook as a plugin and checks what it registered does
@@ -21,9 +21,11 @@ import torch
 from torch import nn
 
 import zoo
-from zoo import ModelSpec, data, hookspecs, quantize
-from zoo.errors import IncompatibleError
-from zoo.plugins import HOOKS, PluginHost
+from zoo import ModelSpec, data
+from zoo.core import hookspecs
+from zoo.quantization import pipeline
+from zoo.core.errors import IncompatibleError
+from zoo.host.plugins import HOOKS, PluginHost
 from zoo.testing import check_model, settle_batch_norm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +135,7 @@ def test_hook_register_fusion_patterns():
         model = settle_batch_norm(nn.Sequential(nn.Conv3d(2, 4, 3), nn.BatchNorm3d(4), nn.ReLU()), clips)
         with torch.no_grad():
             expected = model(clips)
-            quantize.fuse(model, video, patterns)
+            pipeline.fuse(model, video, patterns)
             return type(model[0]), torch.allclose(model.eval()(clips), expected, atol=1e-5)
 
     with_guide = catalog_with("register_fusion_patterns").fusion_patterns
@@ -173,7 +175,7 @@ def test_hook_register_module_types():
     spec = ModelSpec("gru-cell", build=lambda num_classes: GruCellClassifier(), description="a GRU cell")
     torch.manual_seed(0)
     model, inputs = GruCellClassifier().eval(), torch.randn(3, 8)
-    int8 = quantize.quantize_dynamic(model, spec, catalog.preset("dynamic-int8-gru-cell"), catalog.backend("eager"),
+    int8 = pipeline.quantize_dynamic(model, spec, catalog.preset("dynamic-int8-gru-cell"), catalog.backend("eager"),
                                      8, catalog)
     assert type(int8.cell) is torch.ao.nn.quantized.dynamic.GRUCell
     assert type(int8.head) is torch.ao.nn.quantized.dynamic.Linear
@@ -195,7 +197,7 @@ def test_hook_register_presets():
 
 
 def test_hook_register_datasets():
-    from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
+    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
 
     catalog = catalog_with("register_models", "register_datasets")
     spec = catalog.dataset("noise")

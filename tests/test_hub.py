@@ -20,7 +20,8 @@ import torch
 
 import zoo
 from tests.hub_fixtures import HUB_TOKEN, HUB_USER, hub_env, hub_server  # noqa: F401
-from zoo_registry import artifact, hubref
+from zoo_registry import artifact
+from zoo.hub import ref as hubref
 from zoo_registry.names import BadReferenceError
 from zoo_registry.store import Registry
 
@@ -32,8 +33,8 @@ EVAL_IMAGES = 32
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Registry:
     """A registry holding one real int8 model, recorded as NAME; tests only read it."""
-    from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
-    from zoo_registry.record import record_quantized
+    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
+    from zoo.jobs.record import record_quantized
 
     registry = Registry(tmp_path_factory.mktemp("source") / "registry")
     produced = run_quantize(QuantizeOptions(arch="mobilenet_v2", preset="fbgemm-minmax", weights="random",

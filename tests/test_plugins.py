@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from zoo import DatasetSpec, ModelSpec, Preset, hookimpl
-from zoo.errors import PluginError, UnknownNameError
-from zoo.plugins import PluginHost
-from zoo.specs import Observer
+from zoo.core.errors import PluginError, UnknownNameError
+from zoo.host.plugins import PluginHost
+from zoo.core.specs import Observer
 
 from tests import fake_plugins
 from tests.conftest import BUILTIN_PLUGINS

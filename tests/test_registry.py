@@ -16,11 +16,11 @@ import pytest
 import torch
 
 import zoo
-from zoo.errors import IntegrityError, UnknownNameError, ZooError
-from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
+from zoo.core.errors import IntegrityError, UnknownNameError, ZooError
+from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
 from zoo_registry import artifact
 from zoo_registry.names import BadReferenceError, parse
-from zoo_registry.record import record_quantized
+from zoo.jobs.record import record_quantized
 from zoo_registry.store import Registry
 
 SMALL = dict(weights="random", eval_limit=32, calibration_images=16,
@@ -301,8 +301,8 @@ class FunctionalPlugin:
 
 
 def test_a_model_that_would_not_reload_as_made_is_not_recorded(registry):
-    from zoo.errors import CodecError
-    from zoo.plugins import host
+    from zoo.core.errors import CodecError
+    from zoo.host.plugins import host
 
     host.add(FunctionalPlugin(), "functional")
     try:
@@ -316,7 +316,7 @@ def test_a_model_that_would_not_reload_as_made_is_not_recorded(registry):
 
 
 def test_a_non_finite_scale_is_refused():
-    from zoo.quantize import check_finite
+    from zoo.quantization.pipeline import check_finite
 
     with pytest.raises(ZooError, match="non-finite scale in 'scale'"):
         check_finite({"scale": torch.tensor(float("nan"))})

@@ -21,10 +21,10 @@ from click.testing import CliRunner
 import zoo
 from zoo import runtimes
 from zoo.cli import main
-from zoo.errors import IncompatibleError
-from zoo.evaluate import agreement
-from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
-from zoo_registry.record import record_quantized
+from zoo.core.errors import IncompatibleError
+from zoo.evaluation import agreement
+from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
+from zoo.jobs.record import record_quantized
 from zoo_registry.store import Registry
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -82,7 +82,7 @@ def test_a_pt2e_model_runs_where_it_can_and_says_where_not(pt2e_int8):
 
 
 def test_the_report_names_each_figures_runtime_and_says_when_int8_is_slower(eager_int8):
-    from zoo.report import comparison
+    from zoo.cli.report import comparison
 
     result = dict(eager_int8[0].result)
     text = comparison(result)
@@ -97,7 +97,7 @@ def test_the_report_names_each_figures_runtime_and_says_when_int8_is_slower(eage
 
 def fashion_mnist_images(count: int) -> torch.Tensor:
     from zoo import data
-    from zoo.plugins import get_catalog
+    from zoo.host.plugins import get_catalog
 
     spec = get_catalog().dataset("fashion-mnist")
     split = data.first(data.load_split(spec, data.resolve(spec, None, 32, 3), "test"), count)
@@ -211,7 +211,7 @@ def test_a_runtime_that_is_not_installed_names_the_extra(tmp_path):
 
 
 def test_the_load_meter_sees_another_process_working():
-    from zoo.latency import LoadMeter
+    from zoo.runtimes.latency import LoadMeter
 
     if not Path("/proc/stat").exists():
         pytest.skip("needs /proc/stat")

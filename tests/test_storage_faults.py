@@ -153,8 +153,7 @@ def test_an_interruption_after_recording_says_it_was_recorded(registry, monkeypa
 
 
 def test_an_interruption_before_recording_says_nothing_was_written(registry, monkeypatch):
-    from zoo import quantize_job
-
+    from zoo.jobs import quantize as quantize_job
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -260,8 +259,7 @@ def test_sizes_torch_would_crash_on_are_refused_before_any_work(registry, args, 
 
 
 def test_a_registry_that_cannot_be_written_is_found_before_the_job(tmp_path, monkeypatch):
-    from zoo import quantize_job
-
+    from zoo.jobs import quantize as quantize_job
     afile = tmp_path / "afile"
     afile.write_text("x")
     monkeypatch.setenv("ZOO_REGISTRY", str(afile / "registry"))

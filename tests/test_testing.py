@@ -8,7 +8,7 @@ from torch import nn
 
 from zoo import ModelSpec, hookimpl
 from zoo.nn import DeQuantStub, QuantStub
-from zoo.plugins import PluginHost
+from zoo.host.plugins import PluginHost
 from zoo.testing import check_model
 
 from tests.test_registry import OffsetOutsideStateDict

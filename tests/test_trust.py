@@ -22,8 +22,8 @@ import zoo
 from tests.hub_fixtures import HUB_USER, hub_env, hub_server  # noqa: F401
 from tests.test_hub import assert_one_line_error, assert_unchanged, zoo_cli
 from zoo import ModuleType, Preset, hookimpl
-from zoo.errors import IncompatibleError, ZooError
-from zoo.plugins import PluginHost
+from zoo.core.errors import IncompatibleError, ZooError
+from zoo.host.plugins import PluginHost
 from zoo_registry import artifact
 from zoo_registry.store import Registry
 
@@ -61,8 +61,8 @@ def canary(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="module")
 def dynamic_files(tmp_path_factory) -> dict[str, bytes]:
     """The four files of a real dynamic-int8 model (random weights, a few test images)."""
-    from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
-    from zoo_registry.record import record_quantized
+    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
+    from zoo.jobs.record import record_quantized
 
     registry = Registry(tmp_path_factory.mktemp("dynamic") / "registry")
     produced = run_quantize(QuantizeOptions(arch="mobilenet_v2", preset="dynamic-int8", weights="random",
@@ -174,7 +174,7 @@ def test_float_weights_holding_nan_are_refused_naming_the_tensor(tmp_path):
 def test_non_finite_activations_in_calibration_name_the_module():
     from torch import nn
 
-    from zoo.quantize import calibrate
+    from zoo.quantization.pipeline import calibrate
 
     class Overflow(nn.Module):
         def forward(self, x):
@@ -196,8 +196,8 @@ def test_a_torchscript_export_loaded_as_zoo_says_computes_what_zoo_load_computes
     from click.testing import CliRunner
 
     from zoo.cli import main
-    from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
-    from zoo_registry.record import record_quantized
+    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
+    from zoo.jobs.record import record_quantized
 
     registry = Registry(tmp_path / "registry")
     produced = run_quantize(QuantizeOptions(arch="mobilenet_v2", preset=preset, eval_limit=16, calibration_images=64,

@@ -20,15 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.artifacts_v1 import fixture_plugin
-from zoo.errors import ZooError
-from zoo.plugins import PluginHost
+from zoo.core.errors import ZooError
+from zoo.host.plugins import PluginHost
 from zoo.testing import check_model
-from zoo.versions import versions
+from zoo.core.versions import versions
 from zoo_registry import artifact, codec
 from zoo_registry.config import make_config
-from zoo_registry.hub import read_snapshot, record_checked
+from zoo.hub.client import read_snapshot, record_checked
 from zoo_registry.loading import build, check_runs
-from zoo_registry.record import CARD_VERSION, plugin_info
+from zoo.jobs.record import CARD_VERSION, plugin_info
 from zoo_registry.store import Registry
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -145,7 +145,7 @@ def attempt(tmp_path, catalog, model_bytes: bytes, config, card) -> None:
     config_back, card_back, model_back = registry.open(entry)
     check_runs(build(config_back, model_back, catalog), config_back, "recorded", catalog)
     from zoo.cli.registry import comparison_rows
-    from zoo.report import comparison
+    from zoo.cli.report import comparison
 
     comparison_rows([card_back])
     if card_back["kind"] == "int8" and "baseline" in card_back:

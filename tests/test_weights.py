@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo import weights
-from zoo.errors import IncompatibleError, UnknownNameError, ZooError
-from zoo.plugins import PluginHost
+from zoo.jobs import weights
+from zoo.state_dicts import state_dict_digest
+from zoo.core.errors import IncompatibleError, UnknownNameError, ZooError
+from zoo.host.plugins import PluginHost
 
 
 @pytest.fixture()
@@ -37,7 +38,6 @@ def resnet18_imagenet_checkpoint(catalog):
     from torchvision.models import resnet18
 
     from zoo import KnownWeights, checkpoints
-
     torch.manual_seed(1)
     state = resnet18(weights=None, num_classes=1000).state_dict()
     buffer = io.BytesIO()
@@ -61,12 +61,12 @@ def test_published_weights_load_from_the_hub_cache_without_downloading(resnet18_
     digest = weights.load_into(model, choice, 1000)
     for key, tensor in state.items():
         assert torch.equal(model.state_dict()[key], tensor), key
-    assert digest == weights.state_dict_digest(state)
+    assert digest == state_dict_digest(state)
 
 
 def test_a_file_at_torchvisions_path_that_is_not_the_published_one_is_refused(catalog):
     """Where zoo tells offline users to put the file; torch.hub alone would load whatever lies there."""
-    from zoo.errors import IntegrityError
+    from zoo.core.errors import IntegrityError
 
     path = torchvision_checkpoint("ResNet18_Weights", "IMAGENET1K_V1")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,12 @@
 """zoo: a plugin-based model zoo and quantized-model registry for PyTorch.
 
 The plugin API is importable from here: ``hookimpl`` and the spec types a hook
-registers, and every error zoo raises (``zoo.errors``). Importing zoo does not
+registers, and every error zoo raises (``zoo.core.errors``). Importing zoo does not
 import torch.
 """
 
 from zoo.api import load
-from zoo.errors import (
+from zoo.core.errors import (
     AmbiguousReferenceError,
     BadReferenceError,
     CodecError,
@@ -31,8 +31,8 @@ from zoo.errors import (
     WeightsFileError,
     ZooError,
 )
-from zoo.hookspecs import hookimpl, hookspec
-from zoo.specs import BackendSpec, DatasetSpec, FusionPattern, KnownWeights, ModelSpec, ModuleType, Observer, Preset
+from zoo.core.hookspecs import hookimpl, hookspec
+from zoo.core.specs import BackendSpec, DatasetSpec, FusionPattern, KnownWeights, ModelSpec, ModuleType, Observer, Preset
 
 __version__ = "0.1.0"
 

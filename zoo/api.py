@@ -49,8 +49,8 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
     import torch
 
     from zoo import runtimes
-    from zoo.errors import UnknownNameError
-    from zoo.plugins import get_catalog
+    from zoo.core.errors import UnknownNameError
+    from zoo.host.plugins import get_catalog
     from zoo_registry.config import backend_of
     from zoo_registry.loading import load_reference
     from zoo_registry.store import Registry
@@ -72,7 +72,7 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
         return model
     chosen = runtimes.get(runtime)
     if not chosen.supports(subject):
-        from zoo.errors import IncompatibleError
+        from zoo.core.errors import IncompatibleError
 
         raise IncompatibleError(f"runtime '{runtime}' does not run {subject.describe()} models")
     size, channels = config["image_size"], config["in_channels"]
@@ -83,7 +83,6 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
 
 def _fastest_here(card: dict, subject) -> str:
     from zoo import runtimes
-
     side = "int8" if card.get("kind") == "int8" else "float"
     recorded = ((card.get("runtimes") or {}).get("fastest") or {}).get(side)
     if recorded and recorded != "eager":

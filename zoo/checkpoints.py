@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from zoo.errors import DownloadError, IntegrityError
+from zoo.core.errors import DownloadError, IntegrityError
 
 HASH_IN_NAME = re.compile(r"[-_]([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 

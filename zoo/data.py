@@ -9,9 +9,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 
-from zoo.errors import DatasetUnavailableError, IncompatibleError
-from zoo.paths import datasets_dir
-from zoo.specs import DatasetSpec
+from zoo.core.errors import DatasetUnavailableError, IncompatibleError
+from zoo.core.paths import datasets_dir
+from zoo.core.specs import DatasetSpec
 
 
 class RepeatChannels:

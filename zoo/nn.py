@@ -7,6 +7,6 @@ groups in place. They come from zoo's quantization backend so that plugins do
 not depend on where torch keeps them.
 """
 
-from zoo.backends.torch_ao import DeQuantStub, FloatFunctional, QuantStub, fuse_modules
+from zoo.quantization.backends.torch_ao import DeQuantStub, FloatFunctional, QuantStub, fuse_modules
 
 __all__ = ["DeQuantStub", "FloatFunctional", "QuantStub", "fuse_modules"]

@@ -24,15 +24,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from zoo import fusion, quantize
-from zoo.errors import UnknownNameError
-from zoo.plugins import Catalog, get_catalog
-from zoo.quantize_job import float_size_bytes
-from zoo.specs import FusionPattern, ModelSpec, Preset
-from zoo.versions import versions
+from zoo.quantization import fusion
+
+from zoo.quantization import pipeline
+from zoo.core.errors import UnknownNameError
+from zoo.host.plugins import Catalog, get_catalog
+from zoo.jobs.quantize import float_size_bytes
+from zoo.core.specs import FusionPattern, ModelSpec, Preset
+from zoo.core.versions import versions
 from zoo_registry import codec, loading
 from zoo_registry.config import make_config
-from zoo_registry.record import plugin_info
+from zoo.jobs.record import plugin_info
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def check_model(arch: str, preset: str = "fbgemm-histogram", backend: str | None
     catalog = catalog or get_catalog()
     spec = _registered(catalog, arch)
     recipe = catalog.preset(preset)
-    backend = quantize.choose_backend(spec, recipe, backend, catalog)
+    backend = pipeline.choose_backend(spec, recipe, backend, catalog)
     implementation = catalog.backend(backend)
     implementation.check(recipe)
     recipe, _ = implementation.adapt(recipe)
@@ -152,7 +154,7 @@ def _check_fusion(arch: str, float_model: nn.Module, spec: ModelSpec, patterns: 
                   probe: torch.Tensor, expected: torch.Tensor, catalog: Catalog) -> list[list[str]] | None:
     """Fusing (the model's own fuse, else the registered patterns) must keep the float outputs."""
     groups = None if spec.fuse else [chain for _, chain in fusion.find_chains(float_model, patterns, catalog)]
-    fused_model = quantize.fuse(copy.deepcopy(float_model), spec, patterns, is_qat=False, catalog=catalog).eval()
+    fused_model = pipeline.fuse(copy.deepcopy(float_model), spec, patterns, is_qat=False, catalog=catalog).eval()
     output = fused_model(probe)
     scale = expected.abs().max().item()
     if not torch.allclose(output, expected, rtol=1e-3, atol=1e-4 * max(scale, 1.0)):
@@ -165,10 +167,10 @@ def _quantize(float_model: nn.Module, spec: ModelSpec, preset: Preset, backend, 
               patterns: list[FusionPattern], images: Callable[[int], torch.Tensor], batch_size: int,
               num_classes: int, batches: int, catalog: Catalog) -> nn.Module:
     if preset.method == "dynamic":
-        return quantize.quantize_dynamic(float_model, spec, preset, backend, size, catalog)
-    prepared = quantize.prepare(float_model, spec, preset, backend, size, patterns, catalog)
+        return pipeline.quantize_dynamic(float_model, spec, preset, backend, size, catalog)
+    prepared = pipeline.prepare(float_model, spec, preset, backend, size, patterns, catalog)
     if preset.method == "static":
-        quantize.calibrate(prepared, [(images(batch_size), None) for _ in range(batches)])
+        pipeline.calibrate(prepared, [(images(batch_size), None) for _ in range(batches)])
     else:
         prepared.train()
         optimizer = torch.optim.SGD(prepared.parameters(), lr=preset.qat_lr)
@@ -178,7 +180,7 @@ def _quantize(float_model: nn.Module, spec: ModelSpec, preset: Preset, backend, 
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return quantize.convert(prepared, backend)
+    return pipeline.convert(prepared, backend)
 
 
 def _check_round_trip(arch: str, model: nn.Module, output: torch.Tensor, probe: torch.Tensor, spec: ModelSpec,
@@ -190,7 +192,7 @@ def _check_round_trip(arch: str, model: nn.Module, output: torch.Tensor, probe: 
     config = json.loads(json.dumps(make_config(
         kind="int8", arch=spec.name, plugin=plugin_info(catalog, spec.name), num_classes=num_classes,
         image_size=size, in_channels=spec.in_channels, preset=preset, backend=backend, versions=versions())))
-    blank = quantize.skeleton(spec, preset, implementation, num_classes, size, patterns, catalog)
+    blank = pipeline.skeleton(spec, preset, implementation, num_classes, size, patterns, catalog)
     if torch.equal(blank(probe), output):
         raise AssertionError(f"the {arch} that zoo rebuilds gives the int8 outputs before any weights are loaded, "
                              "so the round trip would prove nothing; does the model use its weights?")

@@ -6,8 +6,6 @@ Registered by the tests that load the fixtures (``PluginHost.add``), never insta
 from __future__ import annotations
 
 from zoo import ModelSpec, hookimpl
-
-
 def build(num_classes: int):
     import torch
     from torch import nn

@@ -26,14 +26,13 @@ KINDS = {  # directory -> (preset, mode); None: float weights
 
 def main() -> None:
     from tests.artifacts_v1 import fixture_plugin
-    from zoo.plugins import PluginHost
+    from zoo.host.plugins import PluginHost
     from zoo.testing import check_model
-    from zoo.versions import versions
+    from zoo.core.versions import versions
     from zoo_registry import artifact
     from zoo_registry.config import make_config
-    from zoo_registry.record import CARD_VERSION, plugin_info
+    from zoo.jobs.record import CARD_VERSION, plugin_info
     from zoo_registry import codec
-
     host = PluginHost()
     host.add(fixture_plugin, "fixture")
     catalog = host.catalog(strict=True)
@@ -77,7 +76,7 @@ def probe() -> torch.Tensor:
 def _engine(name):
     import contextlib
 
-    from zoo.backends import torch_ao
+    from zoo.quantization.backends import torch_ao
 
     return torch_ao.engine(name) if name else contextlib.nullcontext()
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from zoo import tables
+from zoo.cli import tables
 from zoo_registry.store import Registry
 
 ARCHES = ("mobilenet_v2", "resnet18", "tv_mobilenet_v2")
@@ -27,7 +27,7 @@ PRESETS = ("fbgemm-minmax", "fbgemm-histogram", "qnnpack-histogram", "x86-histog
 
 def fill(registry: Registry, entries: int, names: int) -> float:
     from tests import synthetic
-    from zoo.plugins import get_catalog
+    from zoo.host.plugins import get_catalog
 
     presets = [get_catalog().preset(name) for name in PRESETS]
     started = time.perf_counter()

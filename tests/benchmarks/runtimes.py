@@ -9,7 +9,7 @@ images, since no trained float weights are shipped), each input size, batch
 size and thread count, every variant below is built from the same float model
 and the same calibration images (Fashion-MNIST training images resized to the
 input size), then all are timed in one process, interleaved round by round in random
-order, each timed call warm (see zoo.latency.measure):
+order, each timed call warm (see zoo.runtimes.latency.measure):
 
     torch fp32 eager / TorchScript (frozen) / torch.compile
     ONNX Runtime fp32, and ONNX Runtime int8 made by onnxruntime.quantization (QDQ, u8 activations, per-channel)
@@ -20,7 +20,7 @@ order, each timed call warm (see zoo.latency.measure):
 
 Each table gives p50 and p90 in milliseconds, the ratio of each row's p50 to
 zoo's default, and top-1 agreement with torch fp32 eager on the test images
-(within one output step, see zoo.evaluate.agreement). A line warns when other
+(within one output step, see zoo.evaluation.agreement). A line warns when other
 processes took CPU during timing. Figures are this machine's, at the time it ran.
 """
 
@@ -38,10 +38,14 @@ from pathlib import Path
 
 import torch
 
-from zoo import data, quantize, tables
-from zoo.evaluate import agreement
-from zoo.latency import cpu_name, measure
-from zoo.plugins import get_catalog
+from zoo import data
+
+from zoo.quantization import pipeline
+
+from zoo.cli import tables
+from zoo.evaluation import agreement
+from zoo.runtimes.latency import cpu_name, measure
+from zoo.host.plugins import get_catalog
 from zoo.runtimes import Subject
 from zoo.runtimes import onnx as zoo_onnx
 from zoo.runtimes.torch_runtimes import Eager, Inductor, TorchScript
@@ -83,7 +87,7 @@ def zoo_int8(spec, model, size: int, calibration: torch.Tensor, preset_name: str
     preset, _ = backend.adapt(preset)
     engine = functools.partial(backend.engine, preset.engine)
     with engine():
-        int8, _ = quantize.quantize_static(model, spec, preset, backend, size, catalog.fusion_patterns.values(),
+        int8, _ = pipeline.quantize_static(model, spec, preset, backend, size, catalog.fusion_patterns.values(),
                                            [(calibration, None)], catalog)
     return int8, Subject(backend_name, preset.method, preset.engine), engine
 
@@ -92,9 +96,9 @@ def torch_ao_by_hand(spec, model, calibration):
     """torch.ao eager mode as its tutorial does it: fuse, the x86 default qconfig, prepare, calibrate, convert."""
     import torch.ao.quantization as tq
 
-    from zoo.backends.torch_ao import engine
+    from zoo.quantization.backends.torch_ao import engine
 
-    int8 = quantize.fuse(copy.deepcopy(model).eval(), spec, get_catalog().fusion_patterns.values()).eval()
+    int8 = pipeline.fuse(copy.deepcopy(model).eval(), spec, get_catalog().fusion_patterns.values()).eval()
     int8.qconfig = tq.get_default_qconfig("x86")
     with warnings.catch_warnings(), engine("x86"):
         warnings.simplefilter("ignore")
@@ -121,7 +125,7 @@ def pt2e_by_hand(model, calibration, example):
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86q
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from zoo.backends.pt2e import cpu_has_vnni
+    from zoo.quantization.backends.pt2e import cpu_has_vnni
 
     exported = torch.export.export(copy.deepcopy(model).eval(), (torch.cat([example[:1]] * 2),),
                                    dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},)).module()

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from zoo.errors import ZooError
+from zoo.core.errors import ZooError
 
 INTERRUPTED_EXIT = 130
 
@@ -47,13 +47,13 @@ class ZooGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ZooError as exc:
-            from zoo.printable import printable, redact_urls
+            from zoo.core.printable import printable, redact_urls
 
             # Messages quote what came from outside (server replies, file contents, URLs): one clean line.
             click.echo(f"Error: {printable(redact_urls(str(exc)))}", err=True)
             ctx.exit(exc.exit_code)
         except OSError as exc:
-            from zoo.errors import storage_error
+            from zoo.core.errors import storage_error
 
             translated = storage_error(exc)
             if translated is None:
@@ -67,13 +67,13 @@ class ZooGroup(click.Group):
 
 def _forget_earlier_writes() -> None:
     # One process can run several commands (tests, notebooks); each reports only its own writes.
-    for module, name in (("zoo_registry.store", "RECORDED"), ("zoo.atomic", "WRITTEN")):
+    for module, name in (("zoo_registry.store", "RECORDED"), ("zoo.core.atomic", "WRITTEN")):
         getattr(sys.modules.get(module), name, []).clear()
 
 
 def _what_was_recorded() -> str:
     """The truth after an interruption: what this process had already recorded or written, if anything."""
-    store, atomic = sys.modules.get("zoo_registry.store"), sys.modules.get("zoo.atomic")
+    store, atomic = sys.modules.get("zoo_registry.store"), sys.modules.get("zoo.core.atomic")
     done = [*getattr(store, "RECORDED", ()), *getattr(atomic, "WRITTEN", ())]
     if done:
         return f"{', '.join(done)} had already been recorded or written and stays; nothing else was written."
@@ -110,7 +110,7 @@ def main(ctx: click.Context, strict_plugins: bool, registry: str | None) -> None
     """
     ctx.ensure_object(dict)
     ctx.obj["strict_plugins"] = strict_plugins or None
-    from zoo.plugins import host
+    from zoo.host.plugins import host
 
     host.strict = bool(strict_plugins)
     if registry:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from zoo import tables
+from zoo.cli import tables
 from zoo.cli.output import echo_json
-from zoo.errors import ZooError
-from zoo.plugins import Catalog, get_catalog
+from zoo.core.errors import ZooError
+from zoo.host.plugins import Catalog, get_catalog
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 

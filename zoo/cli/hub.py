@@ -35,7 +35,7 @@ def push_command(reference, repo, private, revision, as_json):
       zoo push mobilenet_v2-int8 --repo alice/mobilenet_v2-fashion-mnist-int8
       zoo pull alice/mobilenet_v2-fashion-mnist-int8     (on another machine)
     """
-    from zoo_registry.hub import push
+    from zoo.hub.client import push
 
     pushed = push(_registry(), reference, repo=repo, private=private, revision=revision)
     if as_json:
@@ -77,7 +77,7 @@ def pull_command(reference, latency_runs, add_version, as_json):
       zoo pull alice/mobilenet_v2-fashion-mnist-int8@main && zoo eval mobilenet_v2-int8
     """
     from zoo.cli.registry import echo_card
-    from zoo_registry.hub import pull
+    from zoo.jobs.pull import pull
 
     pulled = pull(_registry(), reference, latency_runs=latency_runs, add_version=add_version)
     if as_json:

@@ -78,8 +78,8 @@ def train_command(arch, dataset, weights, data_dir, image_size, epochs, batch_si
     Example (about 6.5 minutes an epoch on 2 cores):
       zoo train mobilenet_v2 --dataset fashion-mnist --epochs 6
     """
-    from zoo.train import FloatRecipe
-    from zoo.train_job import TrainOptions, run_train
+    from zoo.training import FloatRecipe
+    from zoo.jobs.train import TrainOptions, run_train
 
     options = TrainOptions(
         arch=arch, dataset=dataset, weights=weights, data_dir=data_dir, image_size=image_size,
@@ -154,8 +154,8 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
           --weights imagenet1k-v1
     """
     from zoo import runtimes
-    from zoo.quantize_job import LatencyOptions, QuantizeOptions, run_quantize
-    from zoo.report import comparison
+    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
+    from zoo.cli.report import comparison
     from zoo_registry.names import check_name
 
     from zoo_registry.store import Registry
@@ -174,7 +174,7 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
         fused_baseline=fused_baseline, seed=seed, command=command_line(),
     )
     produced = run_quantize(options)
-    from zoo_registry.record import record_quantized
+    from zoo.jobs.record import record_quantized
 
     entry = record_quantized(registry, produced, name)
     if as_json:

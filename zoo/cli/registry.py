@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from zoo import tables
+from zoo.cli import tables
 from zoo.cli.catalog import json_option
 from zoo.cli.output import echo_json
 
@@ -86,7 +86,7 @@ def show_command(reference, as_json):
 
 def echo_card(card: dict) -> None:
     """A card as `zoo show` prints it: the float/int8 table where there is a float baseline, then provenance."""
-    from zoo.report import comparison
+    from zoo.cli.report import comparison
 
     click.echo(f"{card['name']}@{card['version']}")
     if card["kind"] == "int8" and "baseline" in card:
@@ -164,7 +164,7 @@ def eval_command(reference, data_dir, limit, as_json):
 
     Exits with 1 when top-1 or top-5 differ from the card.
     """
-    from zoo_registry.evaluation import reevaluate
+    from zoo.jobs.evaluation import reevaluate
 
     outcome = reevaluate(reference, data_dir=data_dir, limit=limit)
     if as_json:
@@ -202,7 +202,7 @@ def bench_command(reference, batch_sizes, threads, runs, runtime_list, record, a
       zoo bench mobilenet_v2-int8 --batch-sizes 1,16 --threads 1,2 --runtimes quick
     """
     from zoo import runtimes
-    from zoo_registry.evaluation import benchmark
+    from zoo.jobs.evaluation import benchmark
 
     rows, entry = benchmark(reference, batch_sizes, threads, runs, record, runtime_names=runtimes.parse(runtime_list))
     if as_json:
@@ -248,17 +248,17 @@ def export_command(reference, fmt, output, check_images, min_agreement):
       zoo export mobilenet_v2-int8 -o mnv2-int8.pt
     """
     if fmt == "onnx":
-        from zoo_registry.export import export_onnx
+        from zoo.jobs.export import export_onnx
 
         path, check = export_onnx(reference, output, check_images, min_agreement)
         agreed = check["agreement"]
-        from zoo.report import how_agreed
+        from zoo.cli.report import how_agreed
 
         click.echo(f"wrote {path} (ONNX); on {check['source']} its top class agrees with zoo.load on "
                    f"{agreed['top1']:.2f} % ({how_agreed(agreed)}; plain argmax {agreed['argmax']:.2f} %), "
                    f"largest logit difference {agreed['max_abs_diff']:.3g}")
         return
-    from zoo_registry.export import export_torchscript
+    from zoo.jobs.export import export_torchscript
 
     path, how, engine = export_torchscript(reference, output)
     if engine:

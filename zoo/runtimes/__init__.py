@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from zoo.errors import IncompatibleError, UnknownNameError
+from zoo.core.errors import IncompatibleError, UnknownNameError
 
 # Runtimes `zoo quantize` measures unless told otherwise: those that get ready in seconds.
 QUICK = ("eager", "torchscript", "onnxruntime", "openvino")
@@ -138,7 +138,7 @@ def ready(model, subject: Subject, names, example, threads: int, engine) -> tupl
     A runtime that fails while preparing (an exporter or compiler that cannot
     handle this model) is reported in the second mapping, not raised.
     """
-    from zoo.progress import bar
+    from zoo.core.progress import bar
 
     chosen, skipped = select(names, subject)
     runners = {}

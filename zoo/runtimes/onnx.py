@@ -22,7 +22,7 @@ import weakref
 
 import torch
 
-from zoo.errors import IncompatibleError
+from zoo.core.errors import IncompatibleError
 from zoo.runtimes import Runtime, Subject
 
 OPSET = 17

@@ -8,7 +8,7 @@ import warnings
 
 import torch
 
-from zoo.errors import IncompatibleError
+from zoo.core.errors import IncompatibleError
 from zoo.runtimes import Runtime, Subject
 
 # Backends whose int8 models are torch.ao modules (quantized::* ops on torch's quantized engines).

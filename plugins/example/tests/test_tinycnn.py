@@ -13,8 +13,8 @@ import pytest
 import torch
 from torchvision.transforms.functional import pil_to_tensor
 
-from zoo.errors import ZooError
-from zoo.plugins import get_catalog
+from zoo import ZooError
+from zoo.host.plugins import get_catalog
 from zoo.testing import check_model
 
 

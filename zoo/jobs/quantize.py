@@ -1,0 +1,212 @@
+"""``zoo quantize``: float model → int8 model, both measured on the same images.
+
+Every name is checked before any long step starts. The result is the JSON
+object that ``zoo quantize --json`` prints and that the registry's card extends.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime
+import functools
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from zoo import data, runtimes
+
+from zoo.quantization import pipeline
+from zoo.core.errors import SettingError
+from zoo.evaluation import accuracy, agreement
+from zoo.host.fence import running_model
+from zoo.host.plugins import Catalog, get_catalog
+from zoo.jobs.selection import Selection, select
+from zoo.runtimes.speed import card_fields, compare
+from zoo.core.specs import Preset
+from zoo.training import QatRecipe
+from zoo.core.versions import versions
+
+
+@dataclass(frozen=True)
+class LatencyOptions:
+    batch_size: int = 1
+    threads: int = 1
+    runs: int = 50
+    warmup: int = 10
+    # the runtimes to time float and int8 in (see zoo.runtimes); those that cannot run a model are skipped
+    runtimes: tuple[str, ...] = runtimes.QUICK
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    arch: str
+    preset: str
+    dataset: str = "fashion-mnist"
+    weights: str | None = None
+    # None: the preset's default backend (the first it names)
+    backend: str | None = None
+    data_dir: str | None = None
+    image_size: int | None = None
+    calibration_images: int | None = None
+    eval_limit: int | None = None
+    eval_batch_size: int = 256
+    # QatRecipe fields to override the preset's QAT defaults with
+    qat: dict = field(default_factory=dict)
+    latency: LatencyOptions = field(default_factory=LatencyOptions)
+    fused_baseline: bool = False
+    seed: int = 0
+    command: str = ""
+
+
+@dataclass
+class Quantized:
+    """What a quantize run produced: the models and the result that describes them."""
+
+    model: nn.Module
+    float_model: nn.Module
+    result: dict
+    selection: Selection
+    preset: Preset
+    """The preset as it ran on this machine (after the backend adapted it)."""
+    backend: str
+
+
+def qat_recipe(preset: Preset, overrides: dict) -> QatRecipe:
+    recipe = QatRecipe(epochs=preset.qat_epochs, batches_per_epoch=preset.qat_batches_per_epoch, lr=preset.qat_lr,
+                       freeze_bn_after=preset.freeze_bn_after, freeze_observers_after=preset.freeze_observers_after)
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(QatRecipe)}
+    if unknown:
+        raise SettingError(f"unknown QAT setting(s) {', '.join(sorted(unknown))}")
+    return dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def float_size_bytes(model: nn.Module) -> int:
+    """Bytes of the float weights as zoo saves them (safetensors)."""
+    from safetensors.torch import save
+
+    return len(save({k: v.detach().contiguous() for k, v in model.state_dict().items()}))
+
+
+def int8_size_bytes(model: nn.Module, backend) -> int:
+    """Bytes of the int8 weights as zoo saves them (the registry's safetensors codec)."""
+    from zoo_registry import codec
+    return len(codec.encode(backend.state_dict(model)))
+
+
+def _select(options: QuantizeOptions, catalog: Catalog) -> tuple[Selection, Preset, str, object, list[str]]:
+    """Everything named, checked: (selection, preset as it runs here, backend name, backend, notes on the preset)."""
+    preset = catalog.preset(options.preset)
+    selection = select(options.arch, options.dataset, options.weights, options.data_dir, options.image_size, catalog)
+    backend_name = pipeline.choose_backend(selection.spec, preset, options.backend, catalog)
+    backend = catalog.backend(backend_name)
+    backend.check(preset)
+    preset, notes = backend.adapt(preset)
+    runtimes.require(options.latency.runtimes, runtimes.Subject())
+    runtimes.require(options.latency.runtimes, runtimes.Subject(backend_name, preset.method, preset.engine))
+    return selection, preset, backend_name, backend, notes
+
+
+def _quantize(float_model: nn.Module, selection: Selection, preset: Preset, backend,
+              options: QuantizeOptions) -> tuple:
+    """The int8 model, and how it was made (calibration set or QAT history)."""
+    spec, config = selection.spec, selection.data
+    patterns = list(selection.catalog.fusion_patterns.values())
+    size = config.image_size
+    if preset.method == "dynamic":
+        return pipeline.quantize_dynamic(float_model, spec, preset, backend, size, selection.catalog), {}
+    if preset.method == "qat":
+        recipe = qat_recipe(preset, options.qat)
+        train_set = data.load_split(selection.dataset, config, "train", train=True)
+        loader = data.loader(train_set, recipe.batch_size, shuffle=True, seed=options.seed)
+        model, history = pipeline.quantize_qat(float_model, spec, preset, backend, size, patterns, loader, recipe,
+                                               selection.catalog)
+        return model, {"qat": {"recipe": dataclasses.asdict(recipe), "history": history}}
+    count = options.calibration_images or preset.calibration_images
+    calibration_set = data.sample(data.load_split(selection.dataset, config, "train"), count, options.seed)
+    loader = data.loader(calibration_set, options.eval_batch_size)
+    model, calibration = pipeline.quantize_static(float_model, spec, preset, backend, size, patterns, loader,
+                                                  selection.catalog)
+    return model, {"calibration": calibration}
+
+
+def _accuracy_in(runner, runtime: str, eager: dict, test_loader, engine) -> dict | None:
+    """Top-1/top-5 of the int8 model in ``runtime`` on the same test images, and its agreement with eager.
+
+    Accuracy is measured in eager PyTorch; when another runtime is the fastest, users will run it there, so its
+    figures are measured too. None when the fastest runtime is eager itself.
+    """
+    if runtime == "eager":
+        return None
+    with engine():
+        there = accuracy(runner, test_loader, f"evaluating int8 in {runtime}", keep_logits=True)
+    return {"runtime": runtime, "top1": there["top1"], "top5": there["top5"],
+            "agreement_with_eager": agreement(eager["logits"], there["logits"])}
+
+
+def _fused_accuracy(float_model, selection: Selection, test_loader) -> dict:
+    """Accuracy of the float model after fusion alone: fusion should not change it."""
+    fused = pipeline.fuse(copy.deepcopy(float_model), selection.spec,
+                          selection.catalog.fusion_patterns.values(), is_qat=False, catalog=selection.catalog).eval()
+    return accuracy(fused, test_loader, "evaluating fused float")
+
+
+def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Quantized:
+    catalog = catalog or get_catalog()
+    selection, preset, backend_name, backend, notes = _select(options, catalog)
+    started = time.perf_counter()
+    created = datetime.datetime.now(datetime.timezone.utc)
+    torch.manual_seed(options.seed)
+
+    float_model, parent_digest = selection.build_float(options.seed)
+    test_set = data.first(data.load_split(selection.dataset, selection.data, "test"), options.eval_limit)
+    test_loader = data.loader(test_set, options.eval_batch_size)
+    owner = selection.model_plugin
+    with running_model(owner, selection.spec.name, "float evaluation"):
+        baseline = accuracy(float_model, test_loader, "evaluating float")
+        fused = _fused_accuracy(float_model, selection, test_loader) if options.fused_baseline else None
+
+    engine = functools.partial(backend.engine, preset.engine)
+    with engine():
+        with running_model(owner, selection.spec.name, f"{preset.method} quantization"):
+            int8_model, provenance = _quantize(float_model, selection, preset, backend, options)
+        with running_model(owner, selection.spec.name, "int8 evaluation"):
+            metrics = accuracy(int8_model, test_loader, "evaluating int8", keep_logits=True)
+    lat = options.latency
+    example = next(iter(data.loader(test_set, lat.batch_size)))[0]
+    if example.shape[0] < lat.batch_size:
+        # Fewer test images than the batch asked for (--eval-limit): time the batch size asked for all the same.
+        example = example.repeat(-(-lat.batch_size // example.shape[0]), 1, 1, 1)[:lat.batch_size]
+    subject = runtimes.Subject(backend_name, preset.method, preset.engine)
+    speed, runners = compare(float_model, int8_model, subject, engine, example, lat.runtimes, threads=lat.threads,
+                             warmup=lat.warmup, runs=lat.runs)
+    fastest = speed["fastest"]
+    in_runtime = _accuracy_in(runners["int8"][fastest["int8"]], fastest["int8"], metrics, test_loader, engine)
+
+    result = {
+        "arch": selection.spec.name,
+        "preset": preset.name,
+        "engine": preset.engine,
+        "method": preset.method,
+        "backend": backend_name,
+        **({"preset_notes": notes} if notes else {}),
+        "dataset": {"name": selection.dataset.name, "split": "test", "images": metrics["images"],
+                    "image_size": selection.data.image_size, "num_classes": selection.data.num_classes},
+        "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "size_bytes": int8_size_bytes(int8_model, backend),
+                    "latency": {**speed["int8"][fastest["int8"]], "engine": preset.engine},
+                    **({"in_runtime": in_runtime} if in_runtime else {})},
+        "baseline": {"top1": baseline["top1"], "top5": baseline["top5"], "size_bytes": float_size_bytes(float_model),
+                     "latency": {**speed["float"][fastest["float"]], "engine": None}},
+        **card_fields(speed),
+        **({"fused_baseline": {"top1": fused["top1"], "top5": fused["top5"]}} if fused else {}),
+        **provenance,
+        "parent": {**selection.weights.describe(), "sha256": parent_digest},
+        "seed": options.seed,
+        "command": options.command,
+        "versions": versions(),
+        "created": created.isoformat(timespec="seconds"),
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    return Quantized(int8_model, float_model, result, selection, preset, backend_name)

@@ -1,0 +1,70 @@
+"""Recording what `zoo quantize` and `zoo train` produced as registry versions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zoo_registry import artifact, names
+from zoo_registry.config import backend_of, make_config
+from zoo_registry.store import Entry, Registry
+
+CARD_VERSION = 1
+
+
+def plugin_info(catalog, arch: str) -> dict[str, Any]:
+    plugin = catalog.owner("model", arch)
+    report = catalog.reports.get(plugin or "")
+    return {"name": plugin, "package": report.package if report else None, "version": report.version if report else None}
+
+
+def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, result: Mapping[str, Any], catalog,
+           spec, preset=None, backend: str | None = None, in_channels: int, model=None) -> Entry:
+    """Write one version: the state dict through the codec, its config, its card and model card.
+
+    Given the int8 ``model`` itself, first check that it reloads bit-identically.
+    """
+    from zoo_registry import codec
+    names.check_name(name)
+    plugin = plugin_info(catalog, spec.name)
+    config = make_config(kind=kind, arch=spec.name, plugin=plugin, num_classes=result["dataset"]["num_classes"],
+                         image_size=result["dataset"]["image_size"], in_channels=in_channels, preset=preset,
+                         backend=backend, versions=result["versions"])
+    card = {"card_version": CARD_VERSION, "kind": kind, **result, "plugin": plugin}
+    model_bytes = codec.encode(state_dict)
+    if model is not None:
+        check_reloads(model, model_bytes, config, catalog)
+    files = artifact.render(model_bytes, config, card, name)
+    return registry.write(files)
+
+
+def check_reloads(model, model_bytes: bytes, config: Mapping[str, Any], catalog) -> None:
+    """Refuse to record a model that would not come back as it was made.
+
+    A plugin's model can keep weights outside its state dict (an FX graph of
+    functional calls does); then its rebuilt twin would differ, and only
+    running both tells.
+    """
+    import torch
+
+    from zoo.core.errors import CodecError
+    from zoo_registry.loading import build
+
+    rebuilt = build(config, model_bytes, catalog)
+    size, channels = config["image_size"], config["in_channels"]
+    example = torch.randn(2, channels, size, size, generator=torch.Generator().manual_seed(0))
+    with catalog.backend(backend_of(config)).engine(config["engine"]), torch.inference_mode():
+        same = torch.equal(model(example), rebuilt(example))
+    if not same:
+        raise CodecError(f"the {config['arch']} model would not reload as it was made (it keeps values outside its "
+                         "state dict); nothing was recorded")
+
+
+def record_quantized(registry: Registry, produced, name: str | None = None) -> Entry:
+    """Record a ``zoo.jobs.quantize.Quantized``; the default name is ARCH-int8."""
+    selection = produced.selection
+    backend = selection.catalog.backend(produced.backend)
+    return record(registry, name=name or names.default_name(selection.spec.name, "int8"), kind="int8",
+                  state_dict=backend.state_dict(produced.model), result=produced.result, catalog=selection.catalog,
+                  spec=selection.spec, preset=produced.preset, backend=produced.backend,
+                  in_channels=selection.spec.in_channels, model=produced.model)

@@ -1,0 +1,71 @@
+"""Resolving what a command names (architecture, dataset, weights) into checked parts.
+
+Everything that can be wrong with the names is found here, before any long step starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zoo import data
+
+from zoo.jobs import weights
+from zoo.core.errors import IncompatibleError
+from zoo.host.plugins import Catalog, get_catalog
+from zoo.core.specs import DatasetSpec, ModelSpec
+
+
+@dataclass(frozen=True)
+class Selection:
+    spec: ModelSpec
+    dataset: DatasetSpec
+    data: data.DataConfig
+    weights: weights.WeightsChoice
+    catalog: Catalog
+
+    @property
+    def model_plugin(self) -> str:
+        """The name of the plugin that registered the architecture, for messages about its code."""
+        return self.catalog.owner("model", self.spec.name) or "(unknown)"
+
+    def plugin(self, kind: str, name: str) -> dict:
+        owner = self.catalog.owner(kind, name)
+        return {"name": owner, "version": self.catalog.plugin_version(owner)}
+
+    def build_float(self, seed: int, allow_new_head: bool = False):
+        """The float model with its weights loaded; returns (model, weights digest)."""
+        import torch
+
+        torch.manual_seed(seed)
+        model = self.spec.build(self.data.num_classes)
+        digest = weights.load_into(model, self.weights, self.data.num_classes, allow_new_head=allow_new_head)
+        model.eval()
+        self._probe(model)
+        return model, digest
+
+    def _probe(self, model) -> None:
+        """One forward pass on two blank images, so a plugin's model that cannot take this dataset's input fails
+        here in one line naming its plugin, not as a traceback from the middle of calibration or training."""
+        import torch
+
+        from zoo.host.fence import fenced
+
+        shape = (2, self.spec.in_channels, self.data.image_size, self.data.image_size)
+        with torch.no_grad():
+            forward = fenced(model, self.model_plugin, f"forward of model '{self.spec.name}' on a {shape} input")
+            outputs = forward(torch.zeros(shape))
+        if not (isinstance(outputs, torch.Tensor) and tuple(outputs.shape) == (2, self.data.num_classes)):
+            got = tuple(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+            raise IncompatibleError(f"model '{self.spec.name}' (plugin '{self.model_plugin}') gives {got} for a {shape} input; "
+                                    f"zoo expects logits of shape (2, {self.data.num_classes})")
+
+
+def select(arch: str, dataset: str, requested_weights: str | None, data_dir: str | None = None,
+           image_size: int | None = None, catalog: Catalog | None = None) -> Selection:
+    catalog = catalog or get_catalog()
+    spec = catalog.model(arch)
+    dataset_spec = catalog.dataset(dataset)
+    choice = weights.resolve(spec, dataset_spec.name, requested_weights)
+    config = data.resolve(dataset_spec, data_dir, image_size or choice.image_size, spec.in_channels)
+    return Selection(spec, dataset_spec, config, choice, catalog)
+

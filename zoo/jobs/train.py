@@ -1,0 +1,99 @@
+"""``zoo train``: float training or fine-tuning on a registered dataset, saved as safetensors plus a card."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo import data
+
+from zoo.core import atomic
+
+from zoo.jobs import weights
+from zoo.evaluation import accuracy
+from zoo.host.fence import running_model
+from zoo.jobs.selection import select
+from zoo.training import FloatRecipe, train_float
+from zoo.core.versions import versions
+from zoo_registry.names import check_name
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    arch: str
+    dataset: str = "fashion-mnist"
+    weights: str | None = None
+    data_dir: str | None = None
+    image_size: int | None = None
+    recipe: FloatRecipe = field(default_factory=FloatRecipe)
+    train_limit: int | None = None
+    eval_limit: int | None = None
+    eval_batch_size: int = 256
+    seed: int = 0
+    output: str | None = None
+    name: str | None = None
+    registry: str | None = None
+    command: str = ""
+
+
+def run_train(options: TrainOptions) -> dict:
+    """Train, evaluate on the test split, record the weights in the registry; returns the card.
+
+    With ``output``, also write them as a standalone .safetensors file with a
+    .json card beside it (how the weights a plugin ships are made).
+    """
+    from safetensors.torch import save
+
+    from zoo.jobs.record import record
+    from zoo_registry.store import Registry
+
+    # From scratch unless weights are named: then fine-tune them (a new head if the class count differs).
+    requested = options.weights or weights.RANDOM
+    selection = select(options.arch, options.dataset, requested, options.data_dir, options.image_size)
+    name = options.name or weights.trained_name(options.arch, options.dataset)
+    check_name(name)
+    output = Path(options.output).with_suffix(".safetensors") if options.output else None
+
+    Registry(options.registry).check_writable()  # before the long work, not after it
+    model, parent_digest = selection.build_float(options.seed, allow_new_head=True)
+    train_set = data.sample(data.load_split(selection.dataset, selection.data, "train", train=True),
+                            options.train_limit, options.seed)
+    test_set = data.first(data.load_split(selection.dataset, selection.data, "test"), options.eval_limit)
+    train_loader = data.loader(train_set, options.recipe.batch_size, shuffle=True, seed=options.seed)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    owner = selection.model_plugin
+    with running_model(owner, selection.spec.name, "training"):
+        history = train_float(model, train_loader, options.recipe)
+    with running_model(owner, selection.spec.name, "evaluation"):
+        metrics = accuracy(model, data.loader(test_set, options.eval_batch_size), "evaluating float")
+
+    payload = save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
+    result = {
+        "arch": options.arch,
+        "dataset": {**selection.data.as_dict(), "split": "test", "images": metrics["images"],
+                    "train_images": len(train_set)},
+        "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "size_bytes": len(payload)},
+        "recipe": dataclasses.asdict(options.recipe),
+        "history": history,
+        "seed": options.seed,
+        "parent": {**selection.weights.describe(), "sha256": parent_digest},
+        "command": options.command,
+        "versions": versions(),
+        "started": started.isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    entry = record(Registry(options.registry), name=name, kind="float", state_dict=model.state_dict(), result=result,
+                   catalog=selection.catalog, spec=selection.spec, in_channels=selection.spec.in_channels)
+    card = {"name": entry.name, "version": entry.version, "kind": "float",
+            "plugin": selection.plugin("model", options.arch), **result}
+    if output is not None:
+        atomic.write_bytes(output, payload)
+        atomic.write_text(output.with_suffix(".json"),
+                          json.dumps({**card, "sha256": hashlib.sha256(payload).hexdigest()}, indent=2) + "\n")
+        card["path"] = str(output)
+    return card

@@ -1,0 +1,217 @@
+"""The one place zoo calls torch.ao.quantization: the ``eager`` and ``fx`` backends.
+
+torch.ao.quantization (eager and FX graph mode) is deprecated upstream in
+favour of torchao's pt2e flow (``zoo.quantization.backends.pt2e``). Everything that touches
+it lives here, behind the ``zoo.quantization.backends.Backend`` protocol and functions that
+take zoo's plain Preset and Observer types. Models made here run on torch's
+quantized engines (fbgemm, x86, qnnpack, onednn), which is process-wide state:
+``engine`` sets it for a block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import torch.ao.nn.intrinsic.qat as nniqat
+    import torch.ao.quantization as tq
+    import torch.ao.quantization.quantize_fx as qfx
+    from torch.ao.nn.quantized import FloatFunctional
+    from torch.ao.quantization import DeQuantStub, QuantStub
+
+from zoo.quantization.backends import Backend, FuseFunction
+from zoo.core.errors import IncompatibleError
+from zoo.core.specs import Observer, Preset
+
+__all__ = [
+    "DeQuantStub",
+    "EagerBackend",
+    "FloatFunctional",
+    "FxBackend",
+    "QuantStub",
+    "check_engine",
+    "engine",
+    "fuse_modules",
+    "supported_engines",
+]
+
+
+def _quiet(function: Callable) -> Callable:
+    """Silence torch.ao's deprecation notice, which it repeats on every call; DESIGN.md says where we go next."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=r"must run observer before calling calculate_qparams")
+            warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+_OBSERVERS = {
+    "minmax": tq.MinMaxObserver,
+    "moving_average_minmax": tq.MovingAverageMinMaxObserver,
+    "histogram": tq.HistogramObserver,
+    "per_channel_minmax": tq.PerChannelMinMaxObserver,
+    "moving_average_per_channel_minmax": tq.MovingAveragePerChannelMinMaxObserver,
+}
+
+
+def supported_engines() -> list[str]:
+    return [e for e in torch.backends.quantized.supported_engines if e != "none"]
+
+
+def check_engine(name: str) -> None:
+    if name not in supported_engines():
+        raise IncompatibleError(
+            f"quantized engine '{name}' is not available on this CPU/torch build; "
+            f"available: {', '.join(supported_engines())}"
+        )
+
+
+@contextlib.contextmanager
+def engine(name: str) -> Iterator[None]:
+    """Run the block with ``name`` as torch's quantized engine, then restore the previous one."""
+    check_engine(name)
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = name
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = previous
+
+
+def _observer(spec: Observer, fake_quant: bool):
+    dtype = getattr(torch, spec.dtype)
+    if spec.per_channel:
+        qscheme = torch.per_channel_symmetric if spec.symmetric else torch.per_channel_affine
+    else:
+        qscheme = torch.per_tensor_symmetric if spec.symmetric else torch.per_tensor_affine
+    kwargs = {"dtype": dtype, "qscheme": qscheme}
+    if spec.reduce_range:  # torch warns whenever it is passed, even as False
+        kwargs["reduce_range"] = True
+    if spec.quant_min is not None:
+        kwargs.update(quant_min=spec.quant_min, quant_max=spec.quant_max)
+    observer = _OBSERVERS[spec.kind]
+    if not fake_quant:
+        return observer.with_args(**kwargs)
+    if spec.kind.startswith("moving_average"):
+        # The fused kernel is what torch's own QAT defaults use: same numerics, faster.
+        return tq.FusedMovingAvgObsFakeQuantize.with_args(observer=observer, **kwargs)
+    return tq.FakeQuantize.with_args(observer=observer, **kwargs)
+
+
+def qconfig(preset: Preset) -> tq.QConfig:
+    fake_quant = preset.method == "qat"
+    return tq.QConfig(activation=_observer(preset.activation, fake_quant),
+                      weight=_observer(preset.weight, fake_quant))
+
+
+@_quiet
+def fuse_modules(model: nn.Module, groups: Sequence[Sequence[str]], is_qat: bool = False) -> None:
+    """Fuse each group of submodule names in place (QAT keeps BatchNorm trainable)."""
+    if not groups:
+        return
+    groups = [list(group) for group in groups]
+    if is_qat:
+        tq.fuse_modules_qat(model, groups, inplace=True)
+    else:
+        tq.fuse_modules(model, groups, inplace=True)
+
+
+class _TorchAo(Backend):
+    """What eager and FX mode share: observers from zoo's Observer type, torch's quantized engines, QAT controls."""
+
+    methods = ("static", "qat", "dynamic")
+
+    def check(self, preset: Preset) -> None:
+        check_engine(preset.engine)
+
+    def engine(self, name: str | None):
+        return engine(name) if name else contextlib.nullcontext()
+
+    def set_engine(self, name: str | None) -> None:
+        if name:
+            check_engine(name)
+            torch.backends.quantized.engine = name
+
+    def freeze_observers(self, prepared: nn.Module) -> None:
+        prepared.apply(tq.disable_observer)
+
+    def freeze_bn_stats(self, prepared: nn.Module) -> None:
+        prepared.apply(nniqat.freeze_bn_stats)
+
+
+class EagerBackend(_TorchAo):
+    """torch.ao eager mode: fuse, then QuantStub/DeQuantStub mark what becomes int8 (models must carry them)."""
+
+    name = "eager"
+
+    @_quiet
+    def prepare(self, model: nn.Module, preset: Preset, example_inputs: tuple, fuse: FuseFunction) -> nn.Module:
+        qat = preset.method == "qat"
+        fuse(model, qat)
+        model.train(qat)
+        model.qconfig = qconfig(preset)
+        if qat:
+            return tq.prepare_qat(model, inplace=True)
+        return tq.prepare(model, inplace=True)
+
+    @_quiet
+    def convert(self, prepared: nn.Module) -> nn.Module:
+        return tq.convert(prepared.eval(), inplace=True).eval()
+
+    @_quiet
+    def quantize_dynamic(self, model: nn.Module, module_types: Sequence[type], example_inputs: tuple) -> nn.Module:
+        return tq.quantize_dynamic(model.eval(), set(module_types), dtype=torch.qint8, inplace=False).eval()
+
+
+class FxBackend(_TorchAo):
+    """torch.ao FX graph mode: symbolic tracing finds what to fuse and quantize (models must be FX-traceable)."""
+
+    name = "fx"
+
+    def qconfig_mapping(self, model: nn.Module, preset: Preset) -> tq.QConfigMapping:
+        """What FX mode quantizes and how; a subclass can leave modules in float (``set_module_name(name, None)``)."""
+        qat = preset.method == "qat"
+        mapping = (tq.get_default_qat_qconfig_mapping if qat else tq.get_default_qconfig_mapping)(preset.engine)
+        # Keep the default mapping's fixed-qparams entries (sigmoid, softmax...), change the rest.
+        return mapping.set_global(qconfig(preset))
+
+    @_quiet
+    def prepare(self, model: nn.Module, preset: Preset, example_inputs: tuple, fuse: FuseFunction) -> nn.Module:
+        qat = preset.method == "qat"
+        mapping = self.qconfig_mapping(model, preset)
+        model.train(qat)
+        try:
+            if qat:
+                return qfx.prepare_qat_fx(model, mapping, example_inputs)
+            return qfx.prepare_fx(model, mapping, example_inputs)
+        except (torch.fx.proxy.TraceError, TypeError, NotImplementedError) as exc:
+            raise IncompatibleError(f"{type(model).__name__} cannot go through backend 'fx': torch.fx cannot trace it "
+                                    f"({_first_line(exc)})") from None
+
+    @_quiet
+    def convert(self, prepared: nn.Module) -> nn.Module:
+        return qfx.convert_fx(prepared.eval()).eval()
+
+    @_quiet
+    def quantize_dynamic(self, model: nn.Module, module_types: Sequence[type], example_inputs: tuple) -> nn.Module:
+        mapping = tq.QConfigMapping()
+        for module_type in module_types:
+            mapping.set_object_type(module_type, tq.default_dynamic_qconfig)
+        return qfx.convert_fx(qfx.prepare_fx(model.eval(), mapping, example_inputs)).eval()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
