@@ -10,7 +10,7 @@ STAMP := $(VENV)/.zoo-installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup data demo test bench clean
+.PHONY: setup data demo lint test bench clean
 
 setup: $(STAMP)
 
@@ -32,7 +32,13 @@ data:
 demo: setup data
 	$(BIN)/zoo quantize mobilenet_v2 --preset fbgemm-histogram
 
-test: setup data
+# The layers contract (pyproject.toml), style and types; fast, so every test run checks them first.
+lint: setup
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup data lint
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -5,6 +5,7 @@ through it, so torchao is needed only for the pt2e presets.
 """
 
 from zoo import BackendSpec, hookimpl
+
 TORCH_AO_ENGINES = ("fbgemm", "x86", "qnnpack", "onednn")
 # Engines whose int8 kernels add pairs of 8-bit products into 16 bits on CPUs without VNNI: with activations of
 # more than 7 bits the sums saturate, silently (a convolution output of 6.07 came out 3.21).

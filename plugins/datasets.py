@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from zoo import DatasetSpec, DatasetUnavailableError, hookimpl
+
 # Debian's dataset-fashion-mnist package installs the four .gz idx files here.
 FASHION_MNIST_SYSTEM_DIRS = ["/usr/share/datasets/fashion-mnist"]
 FASHION_MNIST_FILES = (

@@ -1,6 +1,7 @@
 """Common module chains that eager mode fuses, for models without a fuse_model of their own."""
 
 from zoo import FusionPattern, hookimpl
+
 PATTERNS = (
     FusionPattern("conv-bn-relu", ("torch.nn.Conv2d", "torch.nn.BatchNorm2d", "torch.nn.ReLU"),
                   "Conv2d → BatchNorm2d → ReLU into one ConvReLU2d"),

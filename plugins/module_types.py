@@ -6,6 +6,7 @@ plugin allows is refused without importing anything.
 """
 
 from zoo import ModuleType, hookimpl
+
 MODULE_TYPES = (
     # dynamic quantization (torch quantizes the weights of these ahead, activations at run time)
     ModuleType("torch.nn.Linear", "fully connected layer; dynamic quantization and fusion"),

@@ -6,6 +6,7 @@ histogram activations with per-channel weights (``get_default_qconfig('fbgemm')`
 """
 
 from zoo import Observer, Preset, hookimpl
+
 # Activations are unsigned 8-bit; fbgemm and x86 use 7 bits (0..127, what torch's
 # reduce_range means) to avoid overflow in their int16 accumulation, qnnpack the full range.
 MINMAX_7BIT = Observer("minmax", quant_min=0, quant_max=127)

@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Callable, Mapping
 
 from zoo import checkpoints
+
 # torchvision's meta names ImageNet "ImageNet-1K"; zoo names datasets in lower case.
 META_DATASETS = {"ImageNet-1K": "imagenet-1k"}
 # torchvision's figures are on the whole validation split; its meta does not repeat how many images that is.

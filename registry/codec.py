@@ -56,7 +56,7 @@ import json
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors import SafetensorError
@@ -176,7 +176,7 @@ def _encode_qtensor(value: torch.Tensor, key: str, path: tuple[str, ...], tensor
     if value.dtype not in INT_STORAGE:
         raise CodecError(f"cannot encode '{key}': quantized dtype {value.dtype} is not supported")
     qscheme = str(value.qscheme()).removeprefix("torch.")
-    entry = {
+    entry: dict[str, Any] = {
         "kind": "qtensor",
         "dtype": DTYPE_NAMES[value.dtype],
         "qscheme": qscheme,
@@ -203,7 +203,7 @@ def _encode_script_object(value: torch.ScriptObject, key: str, path: tuple[str, 
     class_name = value._type().qualified_name()
     if class_name not in SCRIPT_OBJECTS:
         raise CodecError(f"cannot encode '{key}': TorchScript object {class_name} is not supported")
-    state, _ = value.__getstate__()  # (state, class name)
+    state, _ = cast(tuple, value.__getstate__())  # (state, class name)
     if class_name == CELL_PARAMS and state[0] not in CELL_PARAMS_KINDS:
         raise CodecError(f"cannot encode '{key}': {state[0]} RNN cell parameters are not supported")
     return {"kind": "script_object", "class": class_name,

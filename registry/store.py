@@ -13,6 +13,7 @@ several processes write at once.
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import sqlite3
@@ -24,9 +25,18 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from zoo.core.errors import AmbiguousReferenceError, IntegrityError, SchemaVersionError, StorageError, UnknownNameError, ZooError
+from zoo.core.errors import (
+    AmbiguousReferenceError,
+    IntegrityError,
+    SchemaVersionError,
+    StorageError,
+    UnknownNameError,
+    ZooError,
+)
 from zoo.core.paths import zoo_home
 from zoo_registry import artifact, names
+from zoo_registry.names import Reference
+
 REGISTRY_ENV = "ZOO_REGISTRY"
 INDEX_FILE = "index.sqlite"
 # 2: the column "mode" became "backend" (eager, fx, pt2e...).
@@ -116,7 +126,17 @@ def entry_from_card(card: Mapping[str, Any]) -> Entry:
 
 
 class Registry:
+    """A registry directory: one directory per model version under ``models/NAME/VERSION`` (the four artifact
+    files) and a SQLite index of their cards (``index.sqlite``).
+
+    Versions never change; a name's latest version is the one recorded last. Several processes may read and
+    write at once (the index is written in transactions; a version directory is moved into place whole).
+    ``zoo.Context.registry`` is the session's; ``Registry(path)`` opens any other.
+    """
+
     def __init__(self, root: Path | str | None = None):
+        """``root``: the registry directory (created on the first write); default ``ZOO_REGISTRY``, else
+        ``$ZOO_HOME/registry``."""
         self.root = Path(root).expanduser() if root else default_root()
 
     # -- paths -------------------------------------------------------------
@@ -133,7 +153,7 @@ class Registry:
 
     # -- index ---------------------------------------------------------------
     @contextmanager
-    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection | None]:
         """The index, opened for reading (None when there is none yet) or in a write transaction.
 
         Raises:
@@ -163,7 +183,7 @@ class Registry:
         return StorageError(f"registry index {self.index_path}: {text}")
 
     @contextmanager
-    def _open_index(self, write: bool) -> Iterator[sqlite3.Connection]:
+    def _open_index(self, write: bool) -> Iterator[sqlite3.Connection | None]:
         if not write and not self.index_path.exists():
             yield None
             return
@@ -223,10 +243,20 @@ class Registry:
             if db is None:
                 return []
             # Plain tuples in COLUMNS order: sqlite3.Row costs more than the query itself.
-            return [Entry(*row[:-1], latest=bool(row[-1])) for row in db.execute(query, params)]
+            return [Entry(*row[:-1], latest=bool(row[-1]))  # type: ignore[misc]  # COLUMNS ends before latest
+                    for row in db.execute(query, params)]
 
     def list(self, *, name: str | None = None, arch: str | None = None, preset: str | None = None,
              dataset: str | None = None, latest_only: bool = False) -> list[Entry]:
+        """The versions whose fields equal every filter given, by name, newest first within a name.
+
+        Returns:
+            ``Entry`` rows (name, version digest, kind, arch, preset, method, engine, backend, dataset, top1 and
+            top5 in percent, size_bytes, p50_ms, created, latest); an empty list when there is no index yet.
+
+        Raises:
+            StorageError: the index is damaged (run ``zoo reindex``), locked for long, or unreadable.
+        """
         clauses, params = [], []
         for column, value in (("name", name), ("arch", arch), ("preset", preset), ("dataset", dataset)):
             if value is not None:
@@ -237,11 +267,19 @@ class Registry:
         where = ("WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY versions.name, versions.rowid DESC"
         return self._entries(where, tuple(params))
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         with self._connect() as db:
             return [] if db is None else [r[0] for r in db.execute("SELECT DISTINCT name FROM versions ORDER BY name")]
 
-    def resolve(self, reference: str | names.Reference) -> Entry:
+    def resolve(self, reference: str | Reference) -> Entry:
+        """The version ``reference`` names: NAME for its latest, NAME@DIGEST for the one whose version digest
+        starts with DIGEST (6 or more hex digits).
+
+        Raises:
+            BadReferenceError: not a valid NAME or NAME@DIGEST.
+            UnknownNameError: no such name or version (with the closest names, or the versions of the name).
+            AmbiguousReferenceError: the digest prefix matches more than one version.
+        """
         ref = names.parse(reference) if isinstance(reference, str) else reference
         if ref.version is None:
             found = self._entries("WHERE versions.name = ? AND versions.rowid = newest.top", (ref.name,))
@@ -292,7 +330,14 @@ class Registry:
                 pass
 
     def write(self, files: Mapping[str, bytes]) -> Entry:
-        """Add a version given as its artifact files (see ``zoo_registry.artifact.render``)."""
+        """Add a version given as its artifact files (file name to bytes; see ``zoo_registry.artifact.render``);
+        returns its entry. Writing a version the registry already holds adds nothing and returns it.
+
+        Raises:
+            IntegrityError: a file does not match its card's sha256 and size, or the card its version digest.
+            SchemaVersionError: card.json or config.json was made by a newer zoo.
+            StorageError: the registry cannot be written (disk full, read-only, permissions); nothing is left.
+        """
         staged = self.stage()
         try:
             for file_name, data in files.items():
@@ -322,6 +367,7 @@ class Registry:
                 # Written before by us or a killed writer: adopt it only if it is intact.
                 artifact.read_verified(target, label)
             with self._connect(write=True) as db:
+                assert db is not None  # a write always opens (or creates) the index
                 _insert(db, entry)
         except BaseException:
             # Ctrl-C or a failure between the move and the index commit: take back what this call moved, so
@@ -340,13 +386,14 @@ class Registry:
         except (ZooError, sqlite3.Error):
             return True  # cannot tell: leave the directory, which the next write of this version adopts
 
-    def remove(self, reference: str) -> list[Entry]:
+    def remove(self, reference: str) -> builtins.list[Entry]:
         """Remove one version (NAME@VERSION) or every version of a name (NAME)."""
         ref = names.parse(reference)
         doomed = [self.resolve(ref)] if ref.version else self.list(name=ref.name)
         if not doomed:
             raise UnknownNameError("registry model", ref.name, self.names())
         with self._connect(write=True) as db:
+            assert db is not None  # a write always opens (or creates) the index
             db.executemany("DELETE FROM versions WHERE name = ? AND version = ?",
                            [(e.name, e.version) for e in doomed])
         for entry in doomed:
@@ -359,7 +406,7 @@ class Registry:
             shutil.rmtree(trash, ignore_errors=True)
         return doomed
 
-    def reindex(self) -> tuple[list[Entry], list[str]]:
+    def reindex(self) -> tuple[builtins.list[Entry], builtins.list[str]]:
         """Rebuild the index from the version directories, oldest card first (so each name's latest stays latest).
 
         A damaged index is renamed aside (``index.sqlite.damaged-<time>``), never deleted. Returns the entries
@@ -380,13 +427,22 @@ class Registry:
         if self.index_path.exists():
             os.rename(self.index_path, self.index_path.with_name(f"{INDEX_FILE}.damaged-{time.time_ns()}"))
         with self._connect(write=True) as db:
+            assert db is not None  # a write always opens (or creates) the index
             for _, _, card in sorted(cards, key=lambda c: c[:2]):
                 _insert(db, entry_from_card(card))
         return self.list(), skipped
 
     # -- reading -----------------------------------------------------------------
     def open(self, entry: Entry) -> tuple[dict, dict, bytes]:
-        """(config, card, model bytes) of a version, after verifying every file's sha256."""
+        """(config, card, model bytes) of a version, after verifying every file's sha256.
+
+        ``config`` is config.json (what rebuilds the module tree), ``card`` card.json (the figures: top-1/top-5
+        in percent, sizes in bytes, latencies in ms with the CPU), ``model bytes`` the safetensors file.
+
+        Raises:
+            IntegrityError: a file was altered or is missing since it was recorded.
+            SchemaVersionError: made by a newer zoo.
+        """
         directory = self.directory(entry.name, entry.version)
         config, card, model_bytes = artifact.read_verified(directory, entry.ref)
         if card["version"] != entry.version or card["name"] != entry.name:

@@ -50,7 +50,6 @@ def fresh_catalog():
 
     host.reset()
     yield
-    host.strict = False
     host.reset()
 
 

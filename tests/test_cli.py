@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from zoo import ModelSpec, Preset, hookimpl
 from zoo.cli import main
-from zoo.host.plugins import host
 from zoo.core.specs import Observer
+from zoo.host.plugins import host
 
 SMALL = ["--eval-limit", "64", "--calibration-images", "32", "--latency-runs", "3", "--runtimes", "eager", "--weights", "random"]
 
@@ -158,8 +158,8 @@ def test_a_preset_for_an_engine_its_backends_lack_is_refused_when_it_registers(o
 
 
 def test_an_engine_this_cpu_lacks_is_refused():
-    from zoo.quantization.backends.torch_ao import check_engine
     from zoo.core.errors import IncompatibleError
+    from zoo.quantization.backends.torch_ao import check_engine
 
     with pytest.raises(IncompatibleError, match="quantized engine 'imaginary' is not available on this CPU/torch "
                                                 "build; available:"):

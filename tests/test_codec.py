@@ -12,13 +12,14 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from zoo.quantization import pipeline
-from zoo.quantization.backends import torch_ao
+from zoo import state_dicts
 from zoo.core.errors import CodecError
 from zoo.host.plugins import PluginHost, get_catalog
+from zoo.quantization import pipeline
+from zoo.quantization.backends import torch_ao
 from zoo.testing import settle_batch_norm
-from zoo import state_dicts
 from zoo_registry import codec
+
 NUM_CLASSES = 10
 IMAGE_SIZE = 32
 BATCH = 2

@@ -128,8 +128,8 @@ def test_a_recorded_example_model_reloads_bit_identically(importable, tmp_path, 
     from zoo import data
     from zoo.host.plugins import get_catalog
     from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
-    from zoo_registry.loading import load_reference
     from zoo.jobs.record import record_quantized
+    from zoo_registry.loading import load_reference
     from zoo_registry.store import Registry
 
     produced = run_quantize(QuantizeOptions(

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.quantization import fusion
 from zoo.core.errors import IncompatibleError
-from zoo.host.plugins import PluginHost
 from zoo.core.specs import FusionPattern
+from zoo.host.plugins import PluginHost
+from zoo.quantization import fusion
 
 
 @pytest.fixture()

@@ -23,9 +23,9 @@ from torch import nn
 import zoo
 from zoo import ModelSpec, data
 from zoo.core import hookspecs
-from zoo.quantization import pipeline
 from zoo.core.errors import IncompatibleError
 from zoo.host.plugins import HOOKS, PluginHost
+from zoo.quantization import pipeline
 from zoo.testing import check_model, settle_batch_norm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,11 +106,15 @@ def guide_plugin(hook: str) -> types.ModuleType:
     return module
 
 
-def catalog_with(*hooks: str):
+def host_with(*hooks: str) -> PluginHost:
     host = PluginHost()
     for hook in hooks:
         host.add(guide_plugin(hook), f"guide_{hook.removeprefix('register_')}")
-    return host.catalog(strict=True)
+    return host
+
+
+def catalog_with(*hooks: str):
+    return host_with(*hooks).catalog(strict=True)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -197,10 +201,11 @@ def test_hook_register_presets():
 
 
 def test_hook_register_datasets():
+    from zoo.context import Context
     from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
 
-    catalog = catalog_with("register_models", "register_datasets")
-    spec = catalog.dataset("noise")
+    host = host_with("register_models", "register_datasets")
+    spec = host.catalog(strict=True).dataset("noise")
     config = data.resolve(spec, None, None, in_channels=3)
     train, test = (data.load_split(spec, config, split) for split in ("train", "test"))
     assert (len(train), len(test)) == (1000, 200)
@@ -210,7 +215,8 @@ def test_hook_register_datasets():
 
     produced = run_quantize(QuantizeOptions(arch="minicnn", preset="fbgemm-minmax", dataset="noise", weights="random",
                                             calibration_images=16, eval_limit=32,
-                                            latency=LatencyOptions(runs=2, warmup=1, runtimes=("eager",))), catalog)
+                                            latency=LatencyOptions(runs=2, warmup=1, runtimes=("eager",))),
+                            Context.from_environment(plugins=host, strict_plugins=True))
     assert produced.result["dataset"] == {"name": "noise", "split": "test", "images": 32, "image_size": 32,
                                           "num_classes": 10}
     assert produced.result["calibration"] == {"split": "train", "images": 16}

@@ -20,8 +20,8 @@ import torch
 
 import zoo
 from tests.hub_fixtures import HUB_TOKEN, HUB_USER, hub_env, hub_server  # noqa: F401
-from zoo_registry import artifact
 from zoo.hub import ref as hubref
+from zoo_registry import artifact
 from zoo_registry.names import BadReferenceError
 from zoo_registry.store import Registry
 
@@ -380,9 +380,10 @@ def published_resnet18(tmp_path):
     import hashlib
     import io
 
+    from torchvision.models.quantization import resnet18
+
     from tests import fake_plugins
     from tests.conftest import BUILTIN_PLUGINS
-    from torchvision.models.quantization import resnet18
 
     previous = torch.backends.quantized.engine
     torch.backends.quantized.engine = "fbgemm"

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
+from tests import synthetic
 from tests.hub_fixtures import HUB_USER, hub_env, hub_server  # noqa: F401
 from tests.test_hub import NAME, REPO, artifact_files, assert_unchanged, dest, ok_json, source, zoo_cli  # noqa: F401
-from tests import synthetic
 from zoo_registry import artifact
 from zoo_registry.store import Registry
 
@@ -95,7 +93,7 @@ def test_a_corrupted_file_in_the_hub_cache_is_evicted_and_fetched_again(hub_serv
     hub_server.clear_requests()
     card = ok_json(zoo_cli(hub_env, dest, "pull", REPO, "--json"))
     assert card["version"] == source.resolve(NAME).version
-    assert hub_server.requests_matching("GET", f"/resolve/")  # fetched once more
+    assert hub_server.requests_matching("GET", "/resolve/")  # fetched once more
     assert _cached_blob(tmp_path / "hf-home", artifact.MODEL_FILE).read_bytes() == good
 
 

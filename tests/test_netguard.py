@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from tests import netguard
-from tests.netguard import NetworkAccessBlocked, guard_env, netguard as _netguard_fixture  # noqa: F401
+from tests.netguard import NetworkAccessBlocked, guard_env  # noqa: F401
 
 # Never routed on the internet / a public address: with a working guard no packet is ever sent to either.
 UNROUTABLE = "10.255.255.1"

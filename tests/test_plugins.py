@@ -8,13 +8,12 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from zoo import DatasetSpec, ModelSpec, Preset, hookimpl
-from zoo.core.errors import PluginError, UnknownNameError
-from zoo.host.plugins import PluginHost
-from zoo.core.specs import Observer
-
 from tests import fake_plugins
 from tests.conftest import BUILTIN_PLUGINS
+from zoo import DatasetSpec, ModelSpec, Preset, hookimpl
+from zoo.core.errors import PluginError, UnknownNameError
+from zoo.core.specs import Observer
+from zoo.host.plugins import PluginHost
 
 
 def _model(name: str) -> ModelSpec:

@@ -18,9 +18,9 @@ import torch
 import zoo
 from zoo.core.errors import IntegrityError, UnknownNameError, ZooError
 from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
+from zoo.jobs.record import record_quantized
 from zoo_registry import artifact
 from zoo_registry.names import BadReferenceError, parse
-from zoo.jobs.record import record_quantized
 from zoo_registry.store import Registry
 
 SMALL = dict(weights="random", eval_limit=32, calibration_images=16,

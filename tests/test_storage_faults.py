@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import errno
 import sqlite3
-import subprocess
-import sys
-import threading
 
 import pytest
 from click.testing import CliRunner
@@ -141,7 +138,7 @@ def test_an_interruption_after_recording_says_it_was_recorded(registry, monkeypa
     real_add = Registry.add
 
     def add_then_interrupt(self, staged):
-        entry = real_add(self, staged)
+        real_add(self, staged)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Registry, "add", add_then_interrupt)

@@ -6,13 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from zoo import ModelSpec, hookimpl
-from zoo.nn import DeQuantStub, QuantStub
-from zoo.host.plugins import PluginHost
-from zoo.testing import check_model
-
 from tests.test_registry import OffsetOutsideStateDict
-
+from zoo import ModelSpec, hookimpl
+from zoo.host.plugins import PluginHost
+from zoo.nn import DeQuantStub, QuantStub
+from zoo.testing import check_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -21,14 +21,14 @@ from hypothesis import strategies as st
 
 from tests.artifacts_v1 import fixture_plugin
 from zoo.core.errors import ZooError
-from zoo.host.plugins import PluginHost
-from zoo.testing import check_model
 from zoo.core.versions import versions
+from zoo.host.plugins import PluginHost
+from zoo.hub.client import read_snapshot, record_checked
+from zoo.jobs.record import CARD_VERSION, plugin_info
+from zoo.testing import check_model
 from zoo_registry import artifact, codec
 from zoo_registry.config import make_config
-from zoo.hub.client import read_snapshot, record_checked
 from zoo_registry.loading import build, check_runs
-from zoo.jobs.record import CARD_VERSION, plugin_info
 from zoo_registry.store import Registry
 
 pytestmark = pytest.mark.usefixtures("one_thread")

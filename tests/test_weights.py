@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.jobs import weights
-from zoo.state_dicts import state_dict_digest
 from zoo.core.errors import IncompatibleError, UnknownNameError, ZooError
 from zoo.host.plugins import PluginHost
+from zoo.jobs import weights
+from zoo.state_dicts import state_dict_digest
 
 
 @pytest.fixture()

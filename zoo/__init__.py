@@ -1,11 +1,17 @@
 """zoo: a plugin-based model zoo and quantized-model registry for PyTorch.
 
-The plugin API is importable from here: ``hookimpl`` and the spec types a hook
-registers, and every error zoo raises (``zoo.core.errors``). Importing zoo does not
-import torch.
+The Python API: ``zoo.quantize`` and ``zoo.train`` (make a model and record it),
+``zoo.load`` (a registry model as an nn.Module or in a faster runtime),
+``zoo.Registry`` and ``zoo.Context`` (the session: registry, plugins, progress),
+and ``zoo.testing.check_model`` for plugin authors. The plugin API: ``hookimpl``
+and the spec types a hook registers, ``zoo.nn``, ``zoo.backends`` and
+``zoo.checkpoints``. Every error zoo raises is a ``ZooError`` subclass exported
+here. Importing zoo does not import torch.
 """
 
-from zoo.api import load
+from typing import Any
+
+from zoo.api import Made, load, quantize, train
 from zoo.core.errors import (
     AmbiguousReferenceError,
     BadReferenceError,
@@ -20,8 +26,8 @@ from zoo.core.errors import (
     IntegrityError,
     MissingPluginError,
     NameInUseError,
-    NoWeightsError,
     NonFiniteError,
+    NoWeightsError,
     PluginCallError,
     PluginError,
     SchemaVersionError,
@@ -32,15 +38,37 @@ from zoo.core.errors import (
     ZooError,
 )
 from zoo.core.hookspecs import hookimpl, hookspec
-from zoo.core.specs import BackendSpec, DatasetSpec, FusionPattern, KnownWeights, ModelSpec, ModuleType, Observer, Preset
+from zoo.core.specs import (
+    BackendSpec,
+    DatasetSpec,
+    FusionPattern,
+    KnownWeights,
+    ModelSpec,
+    ModuleType,
+    Observer,
+    Preset,
+)
 
 __version__ = "0.1.0"
+
+# Imported on first use, so that `import zoo` stays light.
+_LAZY = {"Context": "zoo.context", "Registry": "zoo_registry.store"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zoo' has no attribute '{name}'")
+
 
 __all__ = [
     "AmbiguousReferenceError",
     "BackendSpec",
     "BadReferenceError",
     "CodecError",
+    "Context",
     "DatasetSpec",
     "DatasetUnavailableError",
     "DownloadError",
@@ -52,6 +80,7 @@ __all__ = [
     "IncompatibleError",
     "IntegrityError",
     "KnownWeights",
+    "Made",
     "MissingPluginError",
     "ModelSpec",
     "ModuleType",
@@ -62,6 +91,7 @@ __all__ = [
     "PluginCallError",
     "PluginError",
     "Preset",
+    "Registry",
     "SchemaVersionError",
     "SettingError",
     "StorageError",
@@ -71,4 +101,6 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load",
+    "quantize",
+    "train",
 ]

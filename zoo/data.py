@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -38,15 +40,27 @@ class DataConfig:
         return {"name": self.dataset, "image_size": self.image_size, "num_classes": self.num_classes}
 
 
-def resolve(spec: DatasetSpec, data_dir: str | None, image_size: int | None, in_channels: int) -> DataConfig:
+def resolve(spec: DatasetSpec, data_dir: str | None, image_size: int | None, in_channels: int,
+            datasets_root: Path | None = None) -> DataConfig:
+    """Where ``spec``'s files are (``data_dir``, else ``datasets_root/NAME``, by default under ZOO_HOME), at
+    which image size, with how many classes.
+
+    Raises:
+        DatasetUnavailableError: the dataset needs a --data-dir and none was given.
+        IncompatibleError: the dataset's channels do not fit the model's ``in_channels``.
+    """
     if spec.needs_path and not data_dir:
         raise DatasetUnavailableError(f"dataset '{spec.name}' needs --data-dir DIR ({spec.description})")
-    root = str(Path(data_dir).expanduser()) if data_dir else str(datasets_dir() / spec.name)
+    root = str(Path(data_dir).expanduser()) if data_dir else str((datasets_root or datasets_dir()) / spec.name)
     if spec.channels not in (1, in_channels):
         raise IncompatibleError(
             f"dataset '{spec.name}' has {spec.channels} channels but the model takes {in_channels}"
         )
-    num_classes = spec.num_classes if spec.num_classes is not None else spec.count_classes(root)
+    if spec.num_classes is not None:
+        num_classes = spec.num_classes
+    else:
+        assert spec.count_classes is not None  # DatasetSpec checks that one of the two is given
+        num_classes = spec.count_classes(root)
     return DataConfig(spec.name, root, image_size or spec.image_size, in_channels, num_classes)
 
 
@@ -73,18 +87,23 @@ def load_split(spec: DatasetSpec, config: DataConfig, split: str, train: bool = 
     return spec.build(split, make_transform(spec, config, train), config.root, download=not spec.needs_path)
 
 
+def size(dataset: Dataset) -> int:
+    """How many items ``dataset`` holds (every dataset zoo loads has a length; torch's type does not say so)."""
+    return len(cast(Sized, dataset))
+
+
 def first(dataset: Dataset, limit: int | None) -> Dataset:
-    if limit is None or limit >= len(dataset):
+    if limit is None or limit >= size(dataset):
         return dataset
     return Subset(dataset, range(limit))
 
 
 def sample(dataset: Dataset, count: int | None, seed: int) -> Dataset:
     """A fixed random subset: the same seed picks the same images."""
-    if count is None or count >= len(dataset):
+    if count is None or count >= size(dataset):
         return dataset
     generator = torch.Generator().manual_seed(seed)
-    return Subset(dataset, torch.randperm(len(dataset), generator=generator)[:count].tolist())
+    return Subset(dataset, torch.randperm(size(dataset), generator=generator)[:count].tolist())
 
 
 def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from zoo.core.progress import bar
+from zoo.core.progress import QUIET, Progress
 
 
 @torch.inference_mode()
-def accuracy(model, loader: DataLoader, label: str = "evaluating", keep_logits: bool = False) -> dict:
+def accuracy(model, loader: DataLoader, label: str = "evaluating", keep_logits: bool = False, *,
+             progress: Progress = QUIET) -> dict:
     """Percent of images whose label is the top prediction (top1) or among the top five (top5).
 
     ``model`` is an nn.Module (put in eval mode) or any callable from a float32 image batch to logits. With
@@ -20,7 +23,7 @@ def accuracy(model, loader: DataLoader, label: str = "evaluating", keep_logits: 
         model.eval()
     correct1 = correct5 = seen = 0
     kept = []
-    with bar(loader, label) as batches:
+    with progress.steps(loader, label) as batches:
         for images, targets in batches:
             logits = model(images)
             if keep_logits:
@@ -31,7 +34,7 @@ def accuracy(model, loader: DataLoader, label: str = "evaluating", keep_logits: 
             correct1 += hits[:, 0].sum().item()
             correct5 += hits.any(dim=1).sum().item()
             seen += targets.numel()
-    result = ({"top1": 0.0, "top5": 0.0, "images": 0} if seen == 0 else
+    result: dict[str, Any] = ({"top1": 0.0, "top5": 0.0, "images": 0} if seen == 0 else
               {"top1": round(100.0 * correct1 / seen, 2), "top5": round(100.0 * correct5 / seen, 2), "images": seen})
     if keep_logits:
         result["logits"] = torch.cat(kept) if kept else torch.empty(0)

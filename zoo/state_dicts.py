@@ -90,7 +90,8 @@ def _signature(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return ("tensor", tuple(value.shape), value.dtype)
     if isinstance(value, torch.ScriptObject):
-        return ("script_object", _signature(value.__getstate__()[0]))
+        state: Any = value.__getstate__()  # (state, class name)
+        return ("script_object", _signature(state[0]))
     if isinstance(value, (tuple, list)):
         return (type(value).__name__, tuple(_signature(item) for item in value))
     return (type(value).__name__,)

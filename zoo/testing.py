@@ -20,21 +20,20 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from zoo.quantization import fusion
-
-from zoo.quantization import pipeline
 from zoo.core.errors import UnknownNameError
-from zoo.host.plugins import Catalog, get_catalog
-from zoo.jobs.quantize import float_size_bytes
 from zoo.core.specs import FusionPattern, ModelSpec, Preset
 from zoo.core.versions import versions
+from zoo.host.plugins import Catalog, get_catalog
+from zoo.jobs.quantize import float_size_bytes
+from zoo.jobs.record import plugin_info
+from zoo.quantization import fusion, pipeline
 from zoo_registry import codec, loading
 from zoo_registry.config import make_config
-from zoo.jobs.record import plugin_info
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,8 @@ def _quantize(float_model: nn.Module, spec: ModelSpec, preset: Preset, backend, 
         return pipeline.quantize_dynamic(float_model, spec, preset, backend, size, catalog)
     prepared = pipeline.prepare(float_model, spec, preset, backend, size, patterns, catalog)
     if preset.method == "static":
-        pipeline.calibrate(prepared, [(images(batch_size), None) for _ in range(batches)])
+        batches_of_images: Any = [(images(batch_size), None) for _ in range(batches)]  # what a loader yields
+        pipeline.calibrate(prepared, batches_of_images)
     else:
         prepared.train()
         optimizer = torch.optim.SGD(prepared.parameters(), lr=preset.qat_lr)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from zoo.core.progress import bar
+from zoo.core.progress import QUIET, Progress
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,11 @@ class QatRecipe:
     freeze_observers_after: int = 5
 
 
-def _epoch(model: nn.Module, batches, optimizer, criterion, label: str, length: int, scheduler=None) -> dict:
+def _epoch(model: nn.Module, batches, optimizer, criterion, label: str, length: int, progress: Progress,
+           scheduler=None) -> dict:
     model.train()
     total_loss = correct = seen = 0
-    with bar(batches, label, length=length) as steps:
+    with progress.steps(batches, label, length=length) as steps:
         for images, targets in steps:
             logits = model(images)
             loss = criterion(logits, targets)
@@ -59,7 +60,8 @@ def _epoch(model: nn.Module, batches, optimizer, criterion, label: str, length: 
             "images": seen}
 
 
-def train_float(model: nn.Module, loader: DataLoader, recipe: FloatRecipe) -> list[dict]:
+def train_float(model: nn.Module, loader: DataLoader, recipe: FloatRecipe, *, progress: Progress = QUIET
+                ) -> list[dict]:
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay, nesterov=recipe.momentum > 0)
@@ -67,12 +69,14 @@ def train_float(model: nn.Module, loader: DataLoader, recipe: FloatRecipe) -> li
                                                     total_steps=recipe.epochs * len(loader))
     history = []
     for epoch in range(1, recipe.epochs + 1):
-        stats = _epoch(model, loader, optimizer, criterion, f"epoch {epoch}/{recipe.epochs}", len(loader), scheduler)
+        stats = _epoch(model, loader, optimizer, criterion, f"epoch {epoch}/{recipe.epochs}", len(loader), progress,
+                       scheduler)
         history.append({"epoch": epoch, **stats})
     return history
 
 
-def train_qat(model: nn.Module, loader: DataLoader, recipe: QatRecipe, backend) -> list[dict]:
+def train_qat(model: nn.Module, loader: DataLoader, recipe: QatRecipe, backend, *, progress: Progress = QUIET
+              ) -> list[dict]:
     """Train a model that ``backend`` prepared for QAT, in place; returns per-epoch loss and what was frozen."""
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
@@ -80,7 +84,7 @@ def train_qat(model: nn.Module, loader: DataLoader, recipe: QatRecipe, backend) 
     history = []
     for epoch in range(1, recipe.epochs + 1):
         batches = itertools.islice(loader, length)
-        stats = _epoch(model, batches, optimizer, criterion, f"QAT epoch {epoch}/{recipe.epochs}", length)
+        stats = _epoch(model, batches, optimizer, criterion, f"QAT epoch {epoch}/{recipe.epochs}", length, progress)
         if epoch >= recipe.freeze_observers_after:
             backend.freeze_observers(model)
         if epoch >= recipe.freeze_bn_after:

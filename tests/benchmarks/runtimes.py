@@ -39,15 +39,13 @@ from pathlib import Path
 import torch
 
 from zoo import data
-
-from zoo.quantization import pipeline
-
 from zoo.cli import tables
 from zoo.evaluation import agreement
-from zoo.runtimes.latency import cpu_name, measure
 from zoo.host.plugins import get_catalog
+from zoo.quantization import pipeline
 from zoo.runtimes import Subject
 from zoo.runtimes import onnx as zoo_onnx
+from zoo.runtimes.latency import cpu_name, measure
 from zoo.runtimes.torch_runtimes import Eager, Inductor, TorchScript
 
 CALIBRATION_IMAGES = 64
@@ -139,8 +137,13 @@ def pt2e_by_hand(model, calibration, example):
 
 def onnxruntime_int8(fp32_onnx: bytes, calibration: torch.Tensor) -> bytes:
     """ONNX Runtime's own static quantization of the fp32 export: QDQ, u8 activations, s8 per-channel weights."""
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
 
     class Reader(CalibrationDataReader):
         def __init__(self):

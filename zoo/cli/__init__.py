@@ -6,7 +6,6 @@ not import torch; each command imports what it needs when it runs.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -108,14 +107,12 @@ def main(ctx: click.Context, strict_plugins: bool, registry: str | None) -> None
     ZOO_STRICT_PLUGINS=1, ZOO_NO_PROGRESS=1, ZOO_HUB_NAMESPACE (default Hub
     namespace), and huggingface_hub's own (HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE).
     """
-    ctx.ensure_object(dict)
-    ctx.obj["strict_plugins"] = strict_plugins or None
-    from zoo.host.plugins import host
+    from zoo.cli import progress
+    from zoo.context import Context
 
-    host.strict = bool(strict_plugins)
-    if registry:
-        # Every part of zoo finds the registry through this variable, so one option reaches them all.
-        os.environ["ZOO_REGISTRY"] = registry
+    # Built once; every command, listing or job, takes its registry, plugins and progress from it.
+    ctx.obj = Context.from_environment(registry=registry, strict_plugins=strict_plugins or None,
+                                       progress=progress.from_environment())
 
 
 def _register_commands() -> None:

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from zoo.cli import tables
 from zoo.cli.output import echo_json
+from zoo.cli.session import context
 from zoo.core.errors import ZooError
-from zoo.host.plugins import Catalog, get_catalog
+from zoo.host.plugins import Catalog
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
 def load_catalog() -> Catalog:
-    ctx = click.get_current_context()
-    strict = (ctx.find_root().obj or {}).get("strict_plugins")
-    return get_catalog(strict)
+    return context().catalog
 
 
 def _warn_failures(catalog: Catalog) -> None:
@@ -56,7 +57,7 @@ def _weights_note(weights: dict) -> str:
 def models_command(as_json: bool) -> None:
     """List the architectures, the backends they go through and their known weights."""
     catalog = load_catalog()
-    entries = []
+    entries: list[dict[str, Any]] = []
     for name, spec in sorted(catalog.models.items()):
         plugin = catalog.owner("model", name)
         entries.append({
@@ -90,7 +91,7 @@ def models_command(as_json: bool) -> None:
 def presets_command(as_json: bool) -> None:
     """List the quantization presets: engine, method and what each observes."""
     catalog = load_catalog()
-    entries = []
+    entries: list[dict[str, Any]] = []
     for name, preset in sorted(catalog.presets.items()):
         entries.append({
             "name": name,
@@ -116,7 +117,7 @@ def presets_command(as_json: bool) -> None:
 def backends_command(as_json: bool) -> None:
     """List the quantization backends, their engines, and whether each can load here."""
     catalog = load_catalog()
-    entries = []
+    entries: list[dict[str, Any]] = []
     for name, spec in sorted(catalog.backends.items()):
         try:
             catalog.backend(name)

@@ -6,12 +6,11 @@ import click
 
 from zoo.cli.catalog import json_option
 from zoo.cli.output import echo_json
+from zoo.cli.session import context
 
 
 def _registry():
-    from zoo_registry.store import Registry
-
-    return Registry()
+    return context().registry
 
 
 @click.command("push")
@@ -37,7 +36,7 @@ def push_command(reference, repo, private, revision, as_json):
     """
     from zoo.hub.client import push
 
-    pushed = push(_registry(), reference, repo=repo, private=private, revision=revision)
+    pushed = push(_registry(), reference, repo=repo, private=private, revision=revision, progress=context().progress)
     if as_json:
         echo_json(pushed.as_dict())
         return
@@ -79,7 +78,7 @@ def pull_command(reference, latency_runs, add_version, as_json):
     from zoo.cli.registry import echo_card
     from zoo.jobs.pull import pull
 
-    pulled = pull(_registry(), reference, latency_runs=latency_runs, add_version=add_version)
+    pulled = pull(reference, context(), latency_runs=latency_runs, add_version=add_version)
     if as_json:
         echo_json(pulled.card)
         return

@@ -9,6 +9,7 @@ import click
 
 from zoo.cli.catalog import json_option
 from zoo.cli.output import echo_json
+from zoo.cli.session import context
 
 
 def command_line() -> str:
@@ -78,15 +79,15 @@ def train_command(arch, dataset, weights, data_dir, image_size, epochs, batch_si
     Example (about 6.5 minutes an epoch on 2 cores):
       zoo train mobilenet_v2 --dataset fashion-mnist --epochs 6
     """
-    from zoo.training import FloatRecipe
     from zoo.jobs.train import TrainOptions, run_train
+    from zoo.training import FloatRecipe
 
     options = TrainOptions(
         arch=arch, dataset=dataset, weights=weights, data_dir=data_dir, image_size=image_size,
         recipe=FloatRecipe(epochs=epochs, batch_size=batch_size, lr=lr), train_limit=train_limit,
         eval_limit=eval_limit, seed=seed, output=output, name=name, command=command_line(),
     )
-    card = run_train(options)
+    card = run_train(options, context())
     if as_json:
         echo_json(card)
         return
@@ -154,16 +155,8 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
           --weights imagenet1k-v1
     """
     from zoo import runtimes
-    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, run_quantize
     from zoo.cli.report import comparison
-    from zoo_registry.names import check_name
-
-    from zoo_registry.store import Registry
-
-    if name:
-        check_name(name)  # before the long work, not after it
-    registry = Registry()
-    registry.check_writable()
+    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, quantize
 
     options = QuantizeOptions(
         arch=arch, preset=preset, dataset=dataset, weights=weights, backend=backend, data_dir=data_dir,
@@ -173,12 +166,10 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
                                runtimes=runtimes.parse(runtime_list)),
         fused_baseline=fused_baseline, seed=seed, command=command_line(),
     )
-    produced = run_quantize(options)
-    from zoo.jobs.record import record_quantized
-
-    entry = record_quantized(registry, produced, name)
+    produced, recorded = quantize(options, context(), name)
+    entry = recorded.entry
     if as_json:
-        echo_json(registry.open(entry)[1])
+        echo_json(recorded.card)
     else:
         click.echo(comparison(produced.result))
         click.echo(f"recorded in the registry as {entry.name} (version {entry.ref}); see `zoo show {entry.name}`")

@@ -9,15 +9,14 @@ import click
 from zoo.cli import tables
 from zoo.cli.catalog import json_option
 from zoo.cli.output import echo_json
+from zoo.cli.session import context
 
 METHODS = {"static": "static PTQ", "qat": "QAT", "dynamic": "dynamic", None: "float"}
 MISMATCH_EXIT = 1
 
 
 def _registry():
-    from zoo_registry.store import Registry
-
-    return Registry()
+    return context().registry
 
 
 def _int_list(ctx, param, value: str) -> list[int]:
@@ -166,7 +165,7 @@ def eval_command(reference, data_dir, limit, as_json):
     """
     from zoo.jobs.evaluation import reevaluate
 
-    outcome = reevaluate(reference, data_dir=data_dir, limit=limit)
+    outcome = reevaluate(reference, data_dir=data_dir, limit=limit, context=context())
     if as_json:
         echo_json(outcome)
     else:
@@ -204,7 +203,8 @@ def bench_command(reference, batch_sizes, threads, runs, runtime_list, record, a
     from zoo import runtimes
     from zoo.jobs.evaluation import benchmark
 
-    rows, entry = benchmark(reference, batch_sizes, threads, runs, record, runtime_names=runtimes.parse(runtime_list))
+    rows, entry = benchmark(reference, batch_sizes, threads, runs, record, context=context(),
+                            runtime_names=runtimes.parse(runtime_list))
     if as_json:
         echo_json({"benchmarks": rows, **({"recorded": entry.ref} if entry else {})})
         return
@@ -250,7 +250,7 @@ def export_command(reference, fmt, output, check_images, min_agreement):
     if fmt == "onnx":
         from zoo.jobs.export import export_onnx
 
-        path, check = export_onnx(reference, output, check_images, min_agreement)
+        path, check = export_onnx(reference, output, check_images, min_agreement, context())
         agreed = check["agreement"]
         from zoo.cli.report import how_agreed
 
@@ -260,7 +260,7 @@ def export_command(reference, fmt, output, check_images, min_agreement):
         return
     from zoo.jobs.export import export_torchscript
 
-    path, how, engine = export_torchscript(reference, output)
+    path, how, engine = export_torchscript(reference, output, context())
     if engine:
         click.echo(f"wrote {path} ({how}, int8 for torch's {engine} engine, recorded in the file as "
                    f"zoo-engine.txt); load it with: torch.backends.quantized.engine = '{engine}'; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from zoo.cli import tables
+
 METHOD_NAMES = {"static": "static PTQ", "qat": "QAT", "dynamic": "dynamic"}
 
 

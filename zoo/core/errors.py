@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-
 # A registry can hold thousands of names; a one-line error lists the first ones and the closest.
 MAX_LISTED = 20
 
@@ -147,6 +146,8 @@ def storage_error(exc: OSError) -> StorageError | None:
     import errno
 
     path = exc.filename if exc.filename is not None else "(a file zoo needed)"
+    if exc.errno is None:
+        return None
     advice = {
         errno.EACCES: "permission denied: give yourself write access, or point --registry / ZOO_HOME at a "
                       "directory you own",

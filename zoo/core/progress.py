@@ -1,45 +1,45 @@
-"""Progress bars for long steps, on stderr so that --json output on stdout stays clean.
+"""How library code reports a long step without printing: the ``Progress`` protocol.
 
-On a terminal this is click's bar; in a log (CI, a pipe) it prints a line every
-tenth of the way, since a redrawn bar would not show there.
+Library functions that loop for long (calibration, evaluation, training,
+timing, downloads) take a ``progress`` argument and report through it; they
+never print. ``QUIET`` reports nothing and is the default for Python callers.
+The command line passes its own implementation (``zoo.cli.progress``), which
+draws bars on a terminal and writes a line every tenth of the way in a log.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
-import time
 from collections.abc import Iterable, Iterator
+from typing import Protocol, TypeVar
 
-import click
-
-QUIET_ENV = "ZOO_NO_PROGRESS"
-
-
-def _logged(iterable: Iterable, label: str, length: int | None) -> Iterator:
-    total = length if length is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
-    started = time.monotonic()
-    next_mark = 0.1
-    done = 0
-    for item in iterable:
-        yield item
-        done += 1
-        if total and done / total >= next_mark:
-            click.echo(f"{label}: {done}/{total} ({time.monotonic() - started:.0f} s)", err=True)
-            while next_mark <= done / total:
-                next_mark += 0.1
+T = TypeVar("T")
 
 
-@contextlib.contextmanager
-def bar(iterable: Iterable, label: str, length: int | None = None) -> Iterator[Iterable]:
-    if os.environ.get(QUIET_ENV):
-        yield iterable
-        return
-    if not sys.stderr.isatty():
-        click.echo(f"{label} ...", err=True)
-        yield _logged(iterable, label, length)
-        return
-    with click.progressbar(iterable, length=length, label=label, file=sys.stderr,
-                           show_pos=True, show_eta=True, width=24) as items:
+class Progress(Protocol):
+    """What a long step reports to.
+
+    ``shown`` is false when nothing is displayed, so a step may also silence a library's own bars
+    (huggingface_hub's, torch.hub's download notice) to match.
+    """
+
+    shown: bool
+
+    def steps(self, items: Iterable[T], label: str, length: int | None = None
+              ) -> contextlib.AbstractContextManager[Iterable[T]]:
+        """A context manager yielding ``items`` (``length`` of them when ``items`` has no ``len``), each one
+        counted as it is taken, under ``label`` (e.g. "calibrating")."""
+        ...
+
+
+class Quiet:
+    """Reports nothing."""
+
+    shown = False
+
+    @contextlib.contextmanager
+    def steps(self, items: Iterable[T], label: str, length: int | None = None) -> Iterator[Iterable[T]]:
         yield items
+
+
+QUIET = Quiet()

@@ -224,10 +224,11 @@ class Observer:
         if (self.quant_min is None) != (self.quant_max is None):
             raise ValueError("observer: give both quant_min and quant_max, or neither")
         low, high = self.RANGES[self.dtype]
-        if self.quant_min is not None:
-            if not all(type(v) is int for v in (self.quant_min, self.quant_max)):
+        quant_min, quant_max = self.quant_min, self.quant_max
+        if quant_min is not None:
+            if type(quant_min) is not int or type(quant_max) is not int:
                 raise ValueError("observer: quant_min and quant_max must be integers")
-            if not low <= self.quant_min < self.quant_max <= high:
+            if not low <= quant_min < quant_max <= high:
                 raise ValueError(f"observer: need {low} <= quant_min < quant_max <= {high} for {self.dtype}, got "
                                  f"quant_min={self.quant_min}, quant_max={self.quant_max}")
 
@@ -238,7 +239,7 @@ class Observer:
     @property
     def levels(self) -> tuple[int, int]:
         """The integer range the observer quantizes to, after quant_min/quant_max and reduce_range."""
-        if self.quant_min is not None:
+        if self.quant_min is not None and self.quant_max is not None:  # __post_init__: both or neither
             return self.quant_min, self.quant_max
         low, high = self.RANGES[self.dtype]
         if self.reduce_range:  # torch's reduce_range drops one bit

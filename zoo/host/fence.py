@@ -22,7 +22,6 @@ from typing import Any
 
 from zoo.core.errors import PluginCallError, ZooError
 
-
 # Ctrl-C still stops zoo; a ZooError is a message a plugin meant to show as written.
 PASSED_THROUGH = (ZooError, KeyboardInterrupt, GeneratorExit)
 
@@ -51,7 +50,7 @@ def fenced(function: Callable, plugin: str, what: str) -> Callable:
         with fence(plugin, what):
             return function(*args, **kwargs)
 
-    call.__zoo_fenced__ = True
+    call.__zoo_fenced__ = True  # type: ignore[attr-defined]
     return call
 
 
@@ -111,7 +110,7 @@ def _returns_module(build: Callable, plugin: str, model: str) -> Callable:
                 f"returned {_described(built)}, not a torch.nn.Module"))
         return built
 
-    call.__zoo_fenced__ = True
+    call.__zoo_fenced__ = True  # type: ignore[attr-defined]
     return call
 
 
@@ -150,7 +149,7 @@ def fence_spec(spec: Any, plugin: str) -> Any:
         def build_fenced_items(*args, **kwargs):
             return FencedDataset(build(*args, **kwargs), plugin, spec.name)
 
-        build_fenced_items.__zoo_fenced__ = True
+        build_fenced_items.__zoo_fenced__ = True  # type: ignore[attr-defined]
         count = spec.count_classes
         return dataclasses.replace(
             spec, build=build_fenced_items,

@@ -7,6 +7,7 @@ reported by name instead of taking the others down (unless strict mode is on).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import os
@@ -19,8 +20,8 @@ import pluggy
 
 from zoo.core import hookspecs
 from zoo.core.errors import IncompatibleError, PluginError, UnknownNameError, closest_match
-from zoo.host.fence import FencedBackend, fence_spec
 from zoo.core.specs import BackendSpec, DatasetSpec, FusionPattern, ModelSpec, ModuleType, Preset
+from zoo.host.fence import FencedBackend, fence_spec
 
 ENTRY_POINT_GROUP = "zoo"
 # The distribution whose entry points are the built-in plugins.
@@ -82,14 +83,15 @@ class Catalog:
     loaded_backends: dict[str, Any] = field(default_factory=dict)
 
     def _table(self, kind: str) -> dict[str, Any]:
-        return {
+        tables: dict[str, dict[str, Any]] = {
             "module type": self.module_types,
             "backend": self.backends,
             "model": self.models,
             "fusion pattern": self.fusion_patterns,
             "preset": self.presets,
             "dataset": self.datasets,
-        }[kind]
+        }
+        return tables[kind]
 
     def model(self, name: str) -> ModelSpec:
         name = self.aliases.get(name, name)
@@ -129,7 +131,7 @@ class Catalog:
             spec = self.backends[name]
             plugin = self.owner("backend", name)
             try:
-                self.loaded_backends[name] = FencedBackend(spec.load(), plugin, name)
+                self.loaded_backends[name] = FencedBackend(spec.load(), plugin or "?", name)
             except ImportError as exc:
                 hint = f": {spec.install}" if spec.install else ""
                 raise IncompatibleError(f"backend '{name}' needs a library that is not installed ({exc}){hint}") from None
@@ -177,6 +179,10 @@ class Catalog:
         return [r for r in self.reports.values() if not r.ok]
 
 
+def _itself(plugin: object) -> object:
+    return plugin
+
+
 def strict_from_env() -> bool:
     return os.environ.get(STRICT_ENV, "") not in ("", "0")
 
@@ -195,8 +201,6 @@ class PluginHost:
         self._extra: list[tuple[str, object]] = []
         self._catalog: Catalog | None = None
         self._catalog_strict: bool | None = None
-        # Set by `zoo --strict-plugins`, so every command honours it, the jobs as much as the listings.
-        self.strict = False
 
     def add(self, plugin: object, name: str) -> None:
         """Register a plugin object directly (tests, notebooks); it loads after the entry points.
@@ -214,7 +218,7 @@ class PluginHost:
         self._catalog = None
 
     def catalog(self, strict: bool | None = None) -> Catalog:
-        strict = (self.strict or strict_from_env()) if strict is None else strict
+        strict = strict_from_env() if strict is None else strict
         if self._catalog is None or self._catalog_strict != strict:
             self._catalog = self._build(strict)
             self._catalog_strict = strict
@@ -301,13 +305,13 @@ class PluginHost:
         for ep in installed:
             if wanted is not None and ep.name not in wanted:
                 continue
-            yield ep.name, ep.load, package(ep) or None, ep.dist.version if package(ep) else None
+            yield ep.name, ep.load, package(ep) or None, ep.dist.version if ep.dist is not None and package(ep) else None
         # Added by hand, so wanted whatever ZOO_PLUGINS says: it filters installed plugins only.
         for name, plugin in self._extra:
-            yield name, (lambda plugin=plugin: plugin), None, getattr(plugin, "__version__", None)
+            yield name, functools.partial(_itself, plugin), None, getattr(plugin, "__version__", None)
 
     @staticmethod
-    def _register_callback(catalog: Catalog, report: PluginReport, kind: str, spec_type: type, fail):
+    def _register_callback(catalog: Catalog, report: PluginReport, kind: str, spec_type: type[Any], fail):
         table = catalog._table(kind)
 
         def register(spec: Any) -> None:

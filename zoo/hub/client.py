@@ -15,17 +15,16 @@ zoo never reads, prints or writes it.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from zoo.core.errors import IntegrityError
 from zoo.core.printable import printable, without_credentials
-from zoo.core.progress import QUIET_ENV
-from zoo_registry import artifact, names
+from zoo.core.progress import QUIET, Progress
 from zoo.hub import ref as hubref
 from zoo.hub.errors import HubError, hub_errors
+from zoo_registry import artifact, names
 from zoo_registry.store import Entry, Registry
 
 
@@ -54,9 +53,9 @@ class Pulled:
 
 
 @contextlib.contextmanager
-def _client() -> Iterator[None]:
-    """Bound the client's waits (``hub_network``); quiet its progress bars under ZOO_NO_PROGRESS, and its warnings
-    always (zoo reports outcomes)."""
+def _client(progress: Progress) -> Iterator[None]:
+    """Bound the client's waits (``hub_network``); quiet its progress bars when ``progress`` shows nothing, and its
+    warnings always (zoo reports outcomes)."""
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars, logging
 
     from zoo.hub.network import bound_requests
@@ -66,7 +65,7 @@ def _client() -> Iterator[None]:
     level = logging.get_verbosity()
     bars_were_off = are_progress_bars_disabled()
     logging.set_verbosity_error()
-    if os.environ.get(QUIET_ENV):
+    if not progress.shown:
         disable_progress_bars()
     try:
         yield
@@ -96,8 +95,13 @@ def _push_repo(api, name: str, repo: str | None) -> str:
 
 
 def push(registry: Registry, reference: str, repo: str | None = None, private: bool = False,
-         revision: str | None = None) -> Pushed:
-    """Upload registry version ``reference`` to ``repo`` (default NAMESPACE/NAME) as one commit."""
+         revision: str | None = None, progress: Progress = QUIET) -> Pushed:
+    """Upload registry version ``reference`` to ``repo`` (default NAMESPACE/NAME) as one commit.
+
+    Raises:
+        HubAuthError, HubNotFoundError, HubUnreachableError, HubError: what the Hub refused or why it was not
+            reached, in one line; a refused push leaves the repository as it was.
+    """
     from huggingface_hub import CommitOperationAdd, HfApi
 
     entry = registry.resolve(reference)
@@ -106,7 +110,7 @@ def push(registry: Registry, reference: str, repo: str | None = None, private: b
         hubref.check_revision(revision, f"--revision {revision}")
     branch = revision or "main"
     api = HfApi()
-    with _client():
+    with _client(progress):
         repo_id = _push_repo(api, entry.name, repo)
         with hub_errors(repo_id, revision):
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
@@ -187,11 +191,19 @@ def check_new_latest(registry: Registry, card: dict, source: str) -> None:
                    f"pass --add-version to record it so, or `zoo rm {card['name']}` first")
 
 
-def pull_hub(registry: Registry, ref: hubref.HubRef, catalog=None, add_version: bool = False) -> Pulled:
+def pull_hub(registry: Registry, ref: hubref.HubRef, catalog=None, add_version: bool = False,
+             progress: Progress = QUIET) -> Pulled:
+    """Download the artifact at ``ref`` into the Hub cache, check it, and only then record it in ``registry``.
+
+    Raises:
+        IntegrityError: a file does not match its card (after one fresh download of a bad cached copy).
+        NameInUseError: the pull would become the latest version of a local name (without ``add_version``).
+        HubError (or a subclass): the Hub refused or was not reached.
+    """
     from huggingface_hub import snapshot_download
 
     def download(force: bool) -> Path:
-        with _client(), hub_errors(ref.repo_id, ref.revision):
+        with _client(progress), hub_errors(ref.repo_id, ref.revision):
             return Path(snapshot_download(ref.repo_id, repo_type="model", revision=ref.revision,
                                           allow_patterns=list(artifact.FILES), force_download=force))
 

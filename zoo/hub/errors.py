@@ -20,7 +20,6 @@ from zoo.core.errors import (  # noqa: F401 (re-exported: the Hub's errors are n
     ZooError,
 )
 
-
 LOGIN_ADVICE = "set HF_TOKEN or run `hf auth login`"
 
 
@@ -103,12 +102,12 @@ def translate(exc: BaseException, what: str, revision: str | None) -> ZooError |
 def _in_chain(exc: BaseException, types: tuple) -> BaseException | None:
     """The first exception of ``types`` among ``exc``'s causes (``exc`` itself excluded), or None."""
     seen = {id(exc)}
-    exc = exc.__cause__ or exc.__context__
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, types):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+    link = exc.__cause__ or exc.__context__
+    while link is not None and id(link) not in seen:
+        if isinstance(link, types):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return None
 
 

@@ -5,41 +5,51 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
+from zoo.context import Context, default_context
 from zoo.core.errors import IncompatibleError
 from zoo_registry import artifact
 from zoo_registry.loading import build
-from zoo_registry.store import Entry, Registry
+from zoo_registry.store import Entry
 
 
-def _engine(config: dict):
+def _engine(config: dict, catalog):
     """The context the model of ``config`` runs in: its backend's engine setting (none for float models)."""
-    from zoo.host.plugins import get_catalog
     from zoo_registry.config import backend_of
 
     backend = backend_of(config)
-    return get_catalog().backend(backend).engine(config.get("engine")) if backend else contextlib.nullcontext()
+    return catalog.backend(backend).engine(config.get("engine")) if backend else contextlib.nullcontext()
 
 
 def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None = None,
-               registry: Registry | None = None) -> dict:
-    """Top-1/top-5 on the card's dataset split, as many images as the card unless ``limit`` says otherwise."""
+               context: Context | None = None) -> dict:
+    """Top-1/top-5 (percent) of registry model ``reference`` on its card's dataset split, as many images as the
+    card says unless ``limit`` does, beside the card's own figures.
+
+    Returns:
+        {name, version, dataset, images, measured: {top1, top5}, card: {top1, top5}, matches}.
+
+    Raises:
+        UnknownNameError, AmbiguousReferenceError: ``reference`` names no version, or several.
+        IncompatibleError: the dataset found has another class count than the model.
+    """
     from zoo import data
     from zoo.evaluation import accuracy
-    from zoo.host.plugins import get_catalog
 
-    registry = registry or Registry()
+    ctx = default_context(context)
+    registry, catalog = ctx.registry, ctx.catalog
     entry = registry.resolve(reference)
     config, card, model_bytes = registry.open(entry)
-    dataset_spec = get_catalog().dataset(card["dataset"]["name"])
-    data_config = data.resolve(dataset_spec, data_dir, config["image_size"], config["in_channels"])
+    dataset_spec = catalog.dataset(card["dataset"]["name"])
+    data_config = data.resolve(dataset_spec, data_dir, config["image_size"], config["in_channels"],
+                               ctx.datasets_dir)
     if data_config.num_classes != config["num_classes"]:
         raise IncompatibleError(f"{entry.ref} classifies {config['num_classes']} classes but dataset "
                                 f"'{dataset_spec.name}' at {data_config.root} has {data_config.num_classes}")
     images = limit or card["dataset"]["images"]
     test_set = data.first(data.load_split(dataset_spec, data_config, card["dataset"]["split"]), images)
-    model = build(config, model_bytes)
-    with _engine(config):
-        measured = accuracy(model, data.loader(test_set, 256), f"evaluating {entry.ref}")
+    model = build(config, model_bytes, catalog)
+    with _engine(config, catalog):
+        measured = accuracy(model, data.loader(test_set, 256), f"evaluating {entry.ref}", progress=ctx.progress)
     expected = {k: card["metrics"][k] for k in ("top1", "top5")}
     same_images = measured["images"] == card["dataset"]["images"]
     return {
@@ -50,7 +60,7 @@ def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None
 
 
 def benchmark(reference: str, batch_sizes: Sequence[int], threads: Sequence[int], runs: int, record: bool,
-              registry: Registry | None = None,
+              context: Context | None = None,
               runtime_names: Sequence[str] | None = None) -> tuple[list[dict], Entry | None]:
     """Latency of a registry model in every runtime that can run it, for every batch size × thread count.
 
@@ -64,33 +74,34 @@ def benchmark(reference: str, batch_sizes: Sequence[int], threads: Sequence[int]
 
     from zoo import runtimes
     from zoo.runtimes.latency import measure
-    from zoo.host.plugins import get_catalog
     from zoo_registry.config import backend_of
 
-    registry = registry or Registry()
+    ctx = default_context(context)
+    registry, catalog = ctx.registry, ctx.catalog
     entry = registry.resolve(reference)
     config, card, model_bytes = registry.open(entry)
-    model = build(config, model_bytes)
+    model = build(config, model_bytes, catalog)
     size, channels = config["image_size"], config["in_channels"]
     backend_name = backend_of(config)
     if backend_name:
-        backend = get_catalog().backend(backend_name)
+        backend = catalog.backend(backend_name)
         engine = functools.partial(backend.engine, config.get("engine"))
         subject = runtimes.Subject(backend_name, config["preset"]["method"], config.get("engine"))
     else:
-        engine, subject = contextlib.nullcontext, runtimes.Subject()
+        engine, subject = contextlib.nullcontext, runtimes.Subject()  # type: ignore[assignment]
     runtimes.require(runtime_names or runtimes.NAMES, subject)
     rows = []
     generator = torch.Generator().manual_seed(0)
     for batch_size in batch_sizes:
         example = torch.randn(batch_size, channels, size, size, generator=generator)
         for count in threads:
-            runners, skipped = runtimes.ready(model, subject, runtime_names or runtimes.NAMES, example, count, engine)
+            runners, skipped = runtimes.ready(model, subject, runtime_names or runtimes.NAMES, example, count, engine,
+                                               ctx.progress)
             if not runners:
                 raise IncompatibleError(f"no runtime could run {entry.ref} at batch {batch_size}: "
                                         + "; ".join(f"{name}: {why}" for name, why in skipped.items()))
             with engine():
-                stats, load = measure(runners, example, thread_count=count, runs=runs)
+                stats, load = measure(runners, example, thread_count=count, runs=runs, progress=ctx.progress)
             fastest = min(stats, key=lambda name: stats[name]["p50_ms"])
             for name, timing in stats.items():
                 rows.append({**timing, "runtime": name, "fastest": name == fastest, "engine": config.get("engine"),

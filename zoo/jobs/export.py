@@ -12,7 +12,9 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
+from zoo.context import Context, default_context
 from zoo.core.errors import IncompatibleError
 from zoo_registry.loading import load_reference
 
@@ -43,7 +45,7 @@ def checked_output(output: str) -> Path:
     return path
 
 
-def export_torchscript(reference: str, output: str) -> tuple[Path, str, str | None]:
+def export_torchscript(reference: str, output: str, context: Context | None = None) -> tuple[Path, str, str | None]:
     """Script the model (trace it when scripting fails) and write it; returns (path, how, engine).
 
     ``engine`` is the torch quantized engine (fbgemm, x86, qnnpack...) the file must be loaded under, or None
@@ -54,8 +56,9 @@ def export_torchscript(reference: str, output: str) -> tuple[Path, str, str | No
     """
     import torch
 
+    ctx = default_context(context)
     target = checked_output(output)
-    model, config, _ = load_reference(reference)
+    model, config, _ = load_reference(reference, ctx.registry, ctx.catalog)
     engine = config.get("engine") if config.get("engine") in torch.backends.quantized.supported_engines else None
     example = torch.randn(1, config["in_channels"], config["image_size"], config["image_size"])
     with warnings.catch_warnings():
@@ -66,7 +69,7 @@ def export_torchscript(reference: str, output: str) -> tuple[Path, str, str | No
 
 
 def export_onnx(reference: str, output: str, check_images: int = 500,
-                min_agreement: float = MIN_AGREEMENT) -> tuple[Path, dict]:
+                min_agreement: float = MIN_AGREEMENT, context: Context | None = None) -> tuple[Path, dict]:
     """Write ``reference`` as an ONNX model after checking it against ``zoo.load``; returns (path, check).
 
     ``check``: {images, source, agreement: zoo.evaluation.agreement's figures}. Raises IncompatibleError when the
@@ -77,16 +80,16 @@ def export_onnx(reference: str, output: str, check_images: int = 500,
 
     from zoo import runtimes
     from zoo.evaluation import agreement
-    from zoo.host.plugins import get_catalog
     from zoo.runtimes.onnx import INPUT, to_onnx
     from zoo_registry.config import backend_of
 
+    ctx = default_context(context)
     target = checked_output(output)
     runtimes.get("onnxruntime")  # refuses with the extra to install when onnxruntime is missing
-    model, config, card = load_reference(reference)
+    model, config, card = load_reference(reference, ctx.registry, ctx.catalog)
     backend_name = backend_of(config)
-    engine, subject = _engine_and_subject(config, backend_name, get_catalog())
-    images, source = _check_images(config, card, check_images)
+    engine, subject = _engine_and_subject(config, backend_name, ctx.catalog)
+    images, source = _check_images(config, card, check_images, ctx)
     data = to_onnx(model, subject, images[:1], engine)
     import onnxruntime
 
@@ -115,18 +118,17 @@ def _engine_and_subject(config: dict, backend_name: str | None, catalog):
             runtimes.Subject(backend_name, config["preset"]["method"], config.get("engine")))
 
 
-def _check_images(config: dict, card: dict, count: int):
+def _check_images(config: dict, card: dict, count: int, ctx: Context):
     """(images, description): the first ``count`` images of the card's test split, else seeded random images."""
     import torch
 
     from zoo import data
     from zoo.core.errors import ZooError as Unavailable
-    from zoo.host.plugins import get_catalog
 
     try:
-        spec = get_catalog().dataset(card["dataset"]["name"])
-        config_data = data.resolve(spec, None, config["image_size"], config["in_channels"])
-        split = data.first(data.load_split(spec, config_data, card["dataset"].get("split", "test")), count)
+        spec = ctx.catalog.dataset(card["dataset"]["name"])
+        config_data = data.resolve(spec, None, config["image_size"], config["in_channels"], ctx.datasets_dir)
+        split: Any = data.first(data.load_split(spec, config_data, card["dataset"].get("split", "test")), count)
         return torch.stack([image for image, _ in split]), f"{len(split)} {spec.name} test images"
     except (Unavailable, KeyError):
         size, channels = config["image_size"], config["in_channels"]

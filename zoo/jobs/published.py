@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import datetime
 import io
-import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass
 
+from zoo.context import Context, default_context
 from zoo.core.errors import IncompatibleError, PluginError
-from zoo.core.progress import QUIET_ENV
 from zoo.core.specs import KnownWeights, ModelSpec
 from zoo_registry import artifact
 from zoo_registry.store import Entry, Registry
@@ -44,11 +43,13 @@ def published(catalog) -> list[Found]:
             for spec in catalog.models.values() for w in spec.weights if w.published_as]
 
 
-def find(name: str, catalog=None) -> Found | None:
-    """The weights a loaded plugin publishes as ``name``, or None."""
-    from zoo.host.plugins import get_catalog
+def find(name: str, catalog) -> Found | None:
+    """The weights a loaded plugin publishes as ``name``, or None.
 
-    matches = [f for f in published(catalog or get_catalog()) if f.name == name]
+    Raises:
+        PluginError: more than one plugin publishes ``name``.
+    """
+    matches = [f for f in published(catalog) if f.name == name]
     if len(matches) > 1:
         raise PluginError(f"'{name}' is published by more than one plugin ({', '.join(str(f.plugin) for f in matches)}); "
                        "load only one of them (ZOO_PLUGINS)")
@@ -68,35 +69,43 @@ def _already_recorded(registry: Registry, name: str, model_sha: str) -> tuple[En
     return None
 
 
-def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50):
-    """Record the weights ``found`` names as registry model ``found.name``; returns a ``hub.Pulled``."""
-    import torch
+def pull(found: Found, context: Context | None = None, latency_runs: int = 50):
+    """Record the weights ``found`` names as registry model ``found.name`` in ``context``'s registry; returns a
+    ``zoo.hub.client.Pulled``. Pulling the same weights again records nothing new.
 
-    from zoo.quantization import pipeline
+    Raises:
+        IntegrityError: the checkpoint's sha256 does not start with the prefix its file name carries.
+        PluginError: the plugin gives no published accuracy for the weights.
+        IncompatibleError: the weights do not fit the int8 module tree of their architecture and preset.
+    """
     import functools
 
+    import torch
+
     from zoo import runtimes
-    from zoo.runtimes.speed import card_fields, compare
-    from zoo.host.plugins import get_catalog
-    from zoo.jobs.quantize import float_size_bytes
     from zoo.core.versions import versions
-    from zoo_registry import codec
     from zoo.hub.client import Pulled
+    from zoo.jobs.quantize import float_size_bytes
     from zoo.jobs.record import record
+    from zoo.quantization import pipeline
+    from zoo.runtimes.speed import card_fields, compare
+    from zoo_registry import codec
 
     started = time.perf_counter()
-    catalog = catalog or get_catalog()
+    ctx = default_context(context)
+    registry, catalog = ctx.registry, ctx.catalog
     spec, weights = found.spec, found.weights
     source = f"{weights.source} (plugin {found.plugin})"
     figures = _figures(found, weights)
     if not figures or "top1" not in figures or "top5" not in figures:
         raise PluginError(f"plugin '{found.plugin}' gives no {weights.dataset} accuracy for '{found.name}' "
                        f"({weights.source}); nothing to record")
+    assert weights.preset is not None  # published_as requires quantized weights, which name their preset
     preset = catalog.preset(weights.preset)
     backend = catalog.backend(BACKEND)
     size = weights.image_size or spec.input_size
     # torch.hub announces a download on stdout, which must stay clean for --json.
-    announce = io.StringIO() if os.environ.get(QUIET_ENV) else sys.stderr
+    announce = sys.stderr if ctx.progress.shown else io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(announce):
         # torch.load of a quantized checkpoint warns about its own deprecations, which the user cannot act on.
         warnings.filterwarnings("ignore", message=".*(TypedStorage is deprecated|quantized tensor creation)")
@@ -126,7 +135,8 @@ def pull(registry: Registry, found: Found, catalog=None, latency_runs: int = 50)
     example = torch.randn(1, spec.in_channels, size, size, generator=torch.Generator().manual_seed(0))
     engine = functools.partial(backend.engine, preset.engine)
     speed, _ = compare(float_model, model, runtimes.Subject(BACKEND, preset.method, preset.engine), engine, example,
-                       runtimes.QUICK, warmup=min(10, latency_runs), runs=latency_runs)
+                       runtimes.QUICK, warmup=min(10, latency_runs), runs=latency_runs,
+                       progress=ctx.progress)
     fastest = speed["fastest"]
 
     parent = spec.find_weights(weights.unquantized) if weights.unquantized else None

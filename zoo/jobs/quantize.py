@@ -12,22 +12,24 @@ import datetime
 import functools
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from zoo import data, runtimes
-
-from zoo.quantization import pipeline
+from zoo.context import Context, default_context
 from zoo.core.errors import SettingError
+from zoo.core.progress import Progress
+from zoo.core.specs import Preset
+from zoo.core.versions import versions
 from zoo.evaluation import accuracy, agreement
 from zoo.host.fence import running_model
-from zoo.host.plugins import Catalog, get_catalog
 from zoo.jobs.selection import Selection, select
+from zoo.quantization import pipeline
 from zoo.runtimes.speed import card_fields, compare
-from zoo.core.specs import Preset
 from zoo.training import QatRecipe
-from zoo.core.versions import versions
+from zoo_registry.store import Entry
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,11 @@ def int8_size_bytes(model: nn.Module, backend) -> int:
     return len(codec.encode(backend.state_dict(model)))
 
 
-def _select(options: QuantizeOptions, catalog: Catalog) -> tuple[Selection, Preset, str, object, list[str]]:
+def _select(options: QuantizeOptions, ctx: Context) -> tuple[Selection, Preset, str, Any, list[str]]:
     """Everything named, checked: (selection, preset as it runs here, backend name, backend, notes on the preset)."""
+    catalog = ctx.catalog
     preset = catalog.preset(options.preset)
-    selection = select(options.arch, options.dataset, options.weights, options.data_dir, options.image_size, catalog)
+    selection = select(options.arch, options.dataset, options.weights, options.data_dir, options.image_size, ctx)
     backend_name = pipeline.choose_backend(selection.spec, preset, options.backend, catalog)
     backend = catalog.backend(backend_name)
     backend.check(preset)
@@ -110,7 +113,7 @@ def _select(options: QuantizeOptions, catalog: Catalog) -> tuple[Selection, Pres
 
 
 def _quantize(float_model: nn.Module, selection: Selection, preset: Preset, backend,
-              options: QuantizeOptions) -> tuple:
+              options: QuantizeOptions, progress: Progress) -> tuple:
     """The int8 model, and how it was made (calibration set or QAT history)."""
     spec, config = selection.spec, selection.data
     patterns = list(selection.catalog.fusion_patterns.values())
@@ -122,17 +125,17 @@ def _quantize(float_model: nn.Module, selection: Selection, preset: Preset, back
         train_set = data.load_split(selection.dataset, config, "train", train=True)
         loader = data.loader(train_set, recipe.batch_size, shuffle=True, seed=options.seed)
         model, history = pipeline.quantize_qat(float_model, spec, preset, backend, size, patterns, loader, recipe,
-                                               selection.catalog)
+                                               selection.catalog, progress=progress)
         return model, {"qat": {"recipe": dataclasses.asdict(recipe), "history": history}}
     count = options.calibration_images or preset.calibration_images
     calibration_set = data.sample(data.load_split(selection.dataset, config, "train"), count, options.seed)
     loader = data.loader(calibration_set, options.eval_batch_size)
     model, calibration = pipeline.quantize_static(float_model, spec, preset, backend, size, patterns, loader,
-                                                  selection.catalog)
+                                                  selection.catalog, progress=progress)
     return model, {"calibration": calibration}
 
 
-def _accuracy_in(runner, runtime: str, eager: dict, test_loader, engine) -> dict | None:
+def _accuracy_in(runner, runtime: str, eager: dict, test_loader, engine, progress: Progress) -> dict | None:
     """Top-1/top-5 of the int8 model in ``runtime`` on the same test images, and its agreement with eager.
 
     Accuracy is measured in eager PyTorch; when another runtime is the fastest, users will run it there, so its
@@ -141,21 +144,29 @@ def _accuracy_in(runner, runtime: str, eager: dict, test_loader, engine) -> dict
     if runtime == "eager":
         return None
     with engine():
-        there = accuracy(runner, test_loader, f"evaluating int8 in {runtime}", keep_logits=True)
+        there = accuracy(runner, test_loader, f"evaluating int8 in {runtime}", keep_logits=True,
+                         progress=progress)
     return {"runtime": runtime, "top1": there["top1"], "top5": there["top5"],
             "agreement_with_eager": agreement(eager["logits"], there["logits"])}
 
 
-def _fused_accuracy(float_model, selection: Selection, test_loader) -> dict:
+def _fused_accuracy(float_model, selection: Selection, test_loader, progress: Progress) -> dict:
     """Accuracy of the float model after fusion alone: fusion should not change it."""
     fused = pipeline.fuse(copy.deepcopy(float_model), selection.spec,
                           selection.catalog.fusion_patterns.values(), is_qat=False, catalog=selection.catalog).eval()
-    return accuracy(fused, test_loader, "evaluating fused float")
+    return accuracy(fused, test_loader, "evaluating fused float", progress=progress)
 
 
-def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Quantized:
-    catalog = catalog or get_catalog()
-    selection, preset, backend_name, backend, notes = _select(options, catalog)
+def run_quantize(options: QuantizeOptions, context: Context | None = None) -> Quantized:
+    """Quantize, evaluate and time, without recording (``quantize`` records): see ``zoo.quantize`` for the figures.
+
+    Raises:
+        ZooError: a subclass naming what is wrong with a name, a setting, the data or a plugin, before any long
+            step where it can be known then.
+    """
+    ctx = default_context(context)
+    progress = ctx.progress
+    selection, preset, backend_name, backend, notes = _select(options, ctx)
     started = time.perf_counter()
     created = datetime.datetime.now(datetime.timezone.utc)
     torch.manual_seed(options.seed)
@@ -165,15 +176,15 @@ def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Qu
     test_loader = data.loader(test_set, options.eval_batch_size)
     owner = selection.model_plugin
     with running_model(owner, selection.spec.name, "float evaluation"):
-        baseline = accuracy(float_model, test_loader, "evaluating float")
-        fused = _fused_accuracy(float_model, selection, test_loader) if options.fused_baseline else None
+        baseline = accuracy(float_model, test_loader, "evaluating float", progress=progress)
+        fused = _fused_accuracy(float_model, selection, test_loader, progress) if options.fused_baseline else None
 
     engine = functools.partial(backend.engine, preset.engine)
     with engine():
         with running_model(owner, selection.spec.name, f"{preset.method} quantization"):
-            int8_model, provenance = _quantize(float_model, selection, preset, backend, options)
+            int8_model, provenance = _quantize(float_model, selection, preset, backend, options, progress)
         with running_model(owner, selection.spec.name, "int8 evaluation"):
-            metrics = accuracy(int8_model, test_loader, "evaluating int8", keep_logits=True)
+            metrics = accuracy(int8_model, test_loader, "evaluating int8", keep_logits=True, progress=progress)
     lat = options.latency
     example = next(iter(data.loader(test_set, lat.batch_size)))[0]
     if example.shape[0] < lat.batch_size:
@@ -181,9 +192,10 @@ def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Qu
         example = example.repeat(-(-lat.batch_size // example.shape[0]), 1, 1, 1)[:lat.batch_size]
     subject = runtimes.Subject(backend_name, preset.method, preset.engine)
     speed, runners = compare(float_model, int8_model, subject, engine, example, lat.runtimes, threads=lat.threads,
-                             warmup=lat.warmup, runs=lat.runs)
+                             warmup=lat.warmup, runs=lat.runs, progress=progress)
     fastest = speed["fastest"]
-    in_runtime = _accuracy_in(runners["int8"][fastest["int8"]], fastest["int8"], metrics, test_loader, engine)
+    in_runtime = _accuracy_in(runners["int8"][fastest["int8"]], fastest["int8"], metrics, test_loader, engine,
+                              progress)
 
     result = {
         "arch": selection.spec.name,
@@ -210,3 +222,33 @@ def run_quantize(options: QuantizeOptions, catalog: Catalog | None = None) -> Qu
         "wall_s": round(time.perf_counter() - started, 1),
     }
     return Quantized(int8_model, float_model, result, selection, preset, backend_name)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a job recorded: the registry entry, and the card as the registry holds it."""
+
+    entry: Entry
+    card: dict
+
+
+def quantize(options: QuantizeOptions, context: Context | None = None, name: str | None = None
+             ) -> tuple[Quantized, Recorded]:
+    """Quantize as ``run_quantize`` does, then record the int8 model in ``context``'s registry as ``name``
+    (default ARCH-int8); the name and the registry are checked before the long work.
+
+    Raises:
+        BadReferenceError: ``name`` is not a valid registry name.
+        StorageError: the registry cannot be written.
+        ZooError: as ``run_quantize``.
+    """
+    from zoo.jobs.record import record_quantized
+    from zoo_registry.names import check_name
+
+    ctx = default_context(context)
+    if name:
+        check_name(name)
+    ctx.registry.check_writable()
+    produced = run_quantize(options, ctx)
+    entry = record_quantized(ctx.registry, produced, name)
+    return produced, Recorded(entry, ctx.registry.open(entry)[1])

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo import data
-
-from zoo.jobs import weights
+from zoo.context import Context, default_context
 from zoo.core.errors import IncompatibleError
-from zoo.host.plugins import Catalog, get_catalog
 from zoo.core.specs import DatasetSpec, ModelSpec
+from zoo.host.plugins import Catalog
+from zoo.jobs import weights
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,20 @@ class Selection:
 
 
 def select(arch: str, dataset: str, requested_weights: str | None, data_dir: str | None = None,
-           image_size: int | None = None, catalog: Catalog | None = None) -> Selection:
-    catalog = catalog or get_catalog()
+           image_size: int | None = None, context: Context | None = None) -> Selection:
+    """The model, dataset and weights a job names, each checked against ``context``'s plugins and registry.
+
+    Raises:
+        UnknownNameError: an architecture, dataset or weights name no plugin registers (with the closest names).
+        NoWeightsError, IncompatibleError, DatasetUnavailableError: as ``zoo.jobs.weights.resolve`` and
+            ``zoo.data.resolve`` say.
+    """
+    ctx = default_context(context)
+    catalog = ctx.catalog
     spec = catalog.model(arch)
     dataset_spec = catalog.dataset(dataset)
-    choice = weights.resolve(spec, dataset_spec.name, requested_weights)
-    config = data.resolve(dataset_spec, data_dir, image_size or choice.image_size, spec.in_channels)
+    choice = weights.resolve(spec, dataset_spec.name, requested_weights, ctx.registry, catalog)
+    config = data.resolve(dataset_spec, data_dir, image_size or choice.image_size, spec.in_channels,
+                          ctx.datasets_dir)
     return Selection(spec, dataset_spec, config, choice, catalog)
 

@@ -10,15 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo import data
-
+from zoo.context import Context, default_context
 from zoo.core import atomic
-
-from zoo.jobs import weights
+from zoo.core.versions import versions
 from zoo.evaluation import accuracy
 from zoo.host.fence import running_model
+from zoo.jobs import weights
 from zoo.jobs.selection import select
 from zoo.training import FloatRecipe, train_float
-from zoo.core.versions import versions
 from zoo_registry.names import check_name
 
 
@@ -36,12 +35,11 @@ class TrainOptions:
     seed: int = 0
     output: str | None = None
     name: str | None = None
-    registry: str | None = None
     command: str = ""
 
 
-def run_train(options: TrainOptions) -> dict:
-    """Train, evaluate on the test split, record the weights in the registry; returns the card.
+def run_train(options: TrainOptions, context: Context | None = None) -> dict:
+    """Train, evaluate on the test split, record the weights in ``context``'s registry; returns the card.
 
     With ``output``, also write them as a standalone .safetensors file with a
     .json card beside it (how the weights a plugin ships are made).
@@ -49,16 +47,16 @@ def run_train(options: TrainOptions) -> dict:
     from safetensors.torch import save
 
     from zoo.jobs.record import record
-    from zoo_registry.store import Registry
 
+    ctx = default_context(context)
     # From scratch unless weights are named: then fine-tune them (a new head if the class count differs).
     requested = options.weights or weights.RANDOM
-    selection = select(options.arch, options.dataset, requested, options.data_dir, options.image_size)
+    selection = select(options.arch, options.dataset, requested, options.data_dir, options.image_size, ctx)
     name = options.name or weights.trained_name(options.arch, options.dataset)
     check_name(name)
     output = Path(options.output).with_suffix(".safetensors") if options.output else None
 
-    Registry(options.registry).check_writable()  # before the long work, not after it
+    ctx.registry.check_writable()  # before the long work, not after it
     model, parent_digest = selection.build_float(options.seed, allow_new_head=True)
     train_set = data.sample(data.load_split(selection.dataset, selection.data, "train", train=True),
                             options.train_limit, options.seed)
@@ -68,15 +66,16 @@ def run_train(options: TrainOptions) -> dict:
     started = datetime.datetime.now(datetime.timezone.utc)
     owner = selection.model_plugin
     with running_model(owner, selection.spec.name, "training"):
-        history = train_float(model, train_loader, options.recipe)
+        history = train_float(model, train_loader, options.recipe, progress=ctx.progress)
     with running_model(owner, selection.spec.name, "evaluation"):
-        metrics = accuracy(model, data.loader(test_set, options.eval_batch_size), "evaluating float")
+        metrics = accuracy(model, data.loader(test_set, options.eval_batch_size), "evaluating float",
+                           progress=ctx.progress)
 
     payload = save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
     result = {
         "arch": options.arch,
         "dataset": {**selection.data.as_dict(), "split": "test", "images": metrics["images"],
-                    "train_images": len(train_set)},
+                    "train_images": data.size(train_set)},
         "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "size_bytes": len(payload)},
         "recipe": dataclasses.asdict(options.recipe),
         "history": history,
@@ -87,7 +86,7 @@ def run_train(options: TrainOptions) -> dict:
         "started": started.isoformat(timespec="seconds"),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    entry = record(Registry(options.registry), name=name, kind="float", state_dict=model.state_dict(), result=result,
+    entry = record(ctx.registry, name=name, kind="float", state_dict=model.state_dict(), result=result,
                    catalog=selection.catalog, spec=selection.spec, in_channels=selection.spec.in_channels)
     card = {"name": entry.name, "version": entry.version, "kind": "float",
             "plugin": selection.plugin("model", options.arch), **result}

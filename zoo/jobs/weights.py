@@ -6,10 +6,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from zoo.core.errors import IncompatibleError, NoWeightsError, UnknownNameError, WeightsFileError
 from zoo.core.specs import ModelSpec
 from zoo.state_dicts import check_finite_weights, check_state_dict, state_dict_digest
+from zoo_registry.store import Registry
 
 RANDOM = "random"
 
@@ -35,13 +37,11 @@ def trained_name(arch: str, dataset: str) -> str:
     return f"{arch}-{dataset}"
 
 
-def _from_registry(spec: ModelSpec, reference: str) -> WeightsChoice | None:
+def _from_registry(spec: ModelSpec, reference: str, registry: Registry, catalog) -> WeightsChoice | None:
     """Float weights recorded by ``zoo train``, or None when the registry has no such name."""
     from zoo_registry.loading import build
     from zoo_registry.names import BadReferenceError
-    from zoo_registry.store import Registry
 
-    registry = Registry()
     try:
         entry = registry.resolve(reference)
     except (UnknownNameError, BadReferenceError):
@@ -53,7 +53,7 @@ def _from_registry(spec: ModelSpec, reference: str) -> WeightsChoice | None:
     return WeightsChoice(
         name=entry.ref, source=f"zoo registry {entry.ref}",
         dataset=entry.dataset, num_classes=config["num_classes"], image_size=config["image_size"],
-        load=lambda: build(config, model_bytes).state_dict(), recipe=card.get("command", ""),
+        load=lambda: build(config, model_bytes, catalog).state_dict(), recipe=card.get("command", ""),
     )
 
 
@@ -84,7 +84,8 @@ def _read_sidecar(card_path: Path) -> dict:
         value = dataset.get(key)
         if value is None:
             continue
-        if not isinstance(value, kind) or isinstance(value, bool) or (most is not None and not 0 < value <= most):
+        if not isinstance(value, kind) or isinstance(value, bool) or (
+                most is not None and not 0 < cast(int, value) <= most):
             allowed = "a text" if kind is str else f"a whole number from 1 to {most}"
             raise WeightsFileError(f"{card_path}: dataset.{key} must be {allowed}, got {str(value)[:40]!r}")
     command = card.get("command", "")
@@ -116,11 +117,14 @@ def _from_file(path: Path, name: str | None = None) -> WeightsChoice:
     )
 
 
-def resolve(spec: ModelSpec, dataset: str, requested: str | None) -> WeightsChoice:
+def resolve(spec: ModelSpec, dataset: str, requested: str | None, registry: Registry | None = None,
+            catalog=None) -> WeightsChoice:
     """``requested`` is a known weights name, a registry name, a .safetensors path, ``random``, or None.
 
-    None picks the plugin's weights for ``dataset``, else what ``zoo train`` recorded for it.
+    None picks the plugin's weights for ``dataset``, else what ``zoo train`` recorded for it in ``registry``
+    (default: the one the environment names).
     """
+    registry = registry if registry is not None else Registry()
     known = {w.name: w for w in spec.weights if not w.quantized}
     if requested == RANDOM:
         return WeightsChoice(RANDOM, "random initialisation (seeded)", None, None, None)
@@ -128,7 +132,7 @@ def resolve(spec: ModelSpec, dataset: str, requested: str | None) -> WeightsChoi
         matching = [w for w in known.values() if w.dataset == dataset]
         if matching:
             requested = matching[0].name
-        elif (trained := _from_registry(spec, trained_name(spec.name, dataset))) is not None:
+        elif (trained := _from_registry(spec, trained_name(spec.name, dataset), registry, catalog)) is not None:
             return trained
         else:
             raise NoWeightsError(
@@ -154,7 +158,7 @@ def resolve(spec: ModelSpec, dataset: str, requested: str | None) -> WeightsChoi
         if path.suffix != ".safetensors":
             raise WeightsFileError(f"weights file {path} is not a .safetensors file; zoo never unpickles .pth/.pt files")
         return _from_file(path)
-    if (registered := _from_registry(spec, requested)) is not None:
+    if (registered := _from_registry(spec, requested, registry, catalog)) is not None:
         return registered
     raise UnknownNameError(f"weights for '{spec.name}'", requested, [*known, RANDOM])
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 
 from torch import fx, nn
 
-from zoo.quantization.backends.torch_ao import fuse_modules
 from zoo.core.errors import IncompatibleError
 from zoo.core.specs import FusionPattern
+from zoo.quantization.backends.torch_ao import fuse_modules
 
 
 def _resolved(patterns: Iterable[FusionPattern], catalog=None) -> list[tuple[str, tuple[type, ...]]]:
@@ -35,13 +35,13 @@ def _chains_from_graph(model: nn.Module, graph: fx.Graph, patterns) -> list[tupl
     found = []
 
     def follow(node: fx.Node, types: Sequence[type]) -> list[str] | None:
-        chain = []
+        chain: list[str] = []
         for position, module_type in enumerate(types):
             if node.op != "call_module" or type(modules[node.target]) is not module_type:
                 return None
             if node.target in taken or calls[node.target] != 1:
                 return None
-            chain.append(node.target)
+            chain.append(str(node.target))
             if position + 1 < len(types):
                 if len(node.users) != 1:
                     return None

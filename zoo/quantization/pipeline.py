@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from zoo.quantization import fusion
 from zoo.core.errors import IncompatibleError, NonFiniteError
-from zoo.core.progress import bar
+from zoo.core.progress import QUIET, Progress
 from zoo.core.specs import FusionPattern, ModelSpec, Preset
+from zoo.quantization import fusion
 from zoo.training import QatRecipe, train_qat
 
 PER_CHANNEL = (torch.per_channel_affine, torch.per_channel_symmetric, torch.per_channel_affine_float_qparams)
@@ -77,7 +77,7 @@ def prepare(float_model: nn.Module, spec: ModelSpec, preset: Preset, backend, im
 
 
 @torch.no_grad()
-def calibrate(model: nn.Module, loader: DataLoader) -> int:
+def calibrate(model: nn.Module, loader: DataLoader, *, progress: Progress = QUIET) -> int:
     """Run the calibration images through the observers; returns how many were seen.
 
     Raises ZooError naming the first module whose output is not finite: an observer that saw NaN or infinity
@@ -85,7 +85,7 @@ def calibrate(model: nn.Module, loader: DataLoader) -> int:
     """
     model.eval()
     seen = 0
-    with bar(loader, "calibrating") as batches:
+    with progress.steps(loader, "calibrating") as batches:
         for images, _ in batches:
             if not torch.isfinite(images).all():
                 raise NonFiniteError(f"calibration image batch {seen // max(images.shape[0], 1) + 1} holds NaN or "
@@ -149,16 +149,16 @@ def check_finite(state: Mapping[str, Any]) -> None:
 
 
 def quantize_static(float_model, spec, preset, backend, image_size, patterns, calibration: DataLoader,
-                    catalog=None):
+                    catalog=None, *, progress: Progress = QUIET):
     prepared = prepare(float_model, spec, preset, backend, image_size, patterns, catalog)
-    seen = calibrate(prepared, calibration)
+    seen = calibrate(prepared, calibration, progress=progress)
     return convert(prepared, backend), {"split": "train", "images": seen}
 
 
 def quantize_qat(float_model, spec, preset, backend, image_size, patterns, train_loader: DataLoader,
-                 recipe: QatRecipe, catalog=None):
+                 recipe: QatRecipe, catalog=None, *, progress: Progress = QUIET):
     prepared = prepare(float_model, spec, preset, backend, image_size, patterns, catalog)
-    history = train_qat(prepared, train_loader, recipe, backend)
+    history = train_qat(prepared, train_loader, recipe, backend, progress=progress)
     return convert(prepared, backend), history
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from zoo.core.errors import IncompatibleError, UnknownNameError
+from zoo.core.progress import QUIET, Progress
 
 # Runtimes `zoo quantize` measures unless told otherwise: those that get ready in seconds.
 QUICK = ("eager", "torchscript", "onnxruntime", "openvino")
@@ -132,17 +133,16 @@ def parse(text: str) -> tuple[str, ...]:
     return names
 
 
-def ready(model, subject: Subject, names, example, threads: int, engine) -> tuple[dict[str, Callable], dict[str, str]]:
+def ready(model, subject: Subject, names, example, threads: int, engine, progress: Progress = QUIET
+          ) -> tuple[dict[str, Callable], dict[str, str]]:
     """Callables running ``model`` in each runtime of ``names`` that can run it here, and why the others cannot.
 
     A runtime that fails while preparing (an exporter or compiler that cannot
     handle this model) is reported in the second mapping, not raised.
     """
-    from zoo.core.progress import bar
-
     chosen, skipped = select(names, subject)
     runners = {}
-    with bar(chosen, f"preparing runtimes for the {subject.describe()} model") as runtimes:
+    with progress.steps(chosen, f"preparing runtimes for the {subject.describe()} model") as runtimes:
         for runtime in runtimes:
             try:
                 runners[runtime.name] = runtime.prepare(model, subject, example, threads, engine)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from zoo.core.progress import bar
+from zoo.core.progress import QUIET, Progress
 
 # Other processes using more than this many CPUs on average make a timing "busy".
 BUSY_CPUS = 0.25
@@ -105,7 +105,7 @@ class LoadMeter:
 
 @torch.inference_mode()
 def measure(runners: Mapping[str, Callable], example: torch.Tensor, *, thread_count: int = 1, warmup: int = 10,
-            runs: int = 50) -> tuple[dict[str, dict], dict]:
+            runs: int = 50, progress: Progress = QUIET) -> tuple[dict[str, dict], dict]:
     """Time each runner on ``example``: ``runs`` rounds, each calling every runner twice in a row (untimed, then
     timed), the runners in a seeded random order per round.
 
@@ -122,7 +122,7 @@ def measure(runners: Mapping[str, Callable], example: torch.Tensor, *, thread_co
             for _ in range(warmup):
                 runner(example)
         meter = LoadMeter().start()
-        with bar(range(runs), f"timing {', '.join(runners)}") as steps:
+        with progress.steps(range(runs), f"timing {', '.join(runners)}") as steps:
             for _ in steps:
                 order.shuffle(names)
                 for name in names:

@@ -62,9 +62,11 @@ def to_onnx(model, subject: Subject, example: torch.Tensor, engine) -> bytes:
                 program = torch.onnx.export(model, (batch,), dynamo=True, opset_version=DYNAMO_OPSET, verbose=False,
                                             input_names=[INPUT], output_names=[OUTPUT],
                                             dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},))
-                program.save(buffer)
+                assert program is not None  # dynamo=True always returns the program
+                program.save(buffer)  # type: ignore[arg-type]  # it writes to any binary file object
             else:
-                torch.onnx.export(model, (batch,), buffer, dynamo=False, opset_version=OPSET,
+                # It writes to any binary file object, whatever its annotation says.
+                torch.onnx.export(model, (batch,), buffer, dynamo=False, opset_version=OPSET,  # type: ignore[arg-type]
                                   input_names=[INPUT], output_names=[OUTPUT],
                                   dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
     except Exception as exc:
@@ -150,7 +152,7 @@ def _no_openvino_telemetry() -> None:
     unimportable in this process, OpenVINO falls back to its own no-op stub.
     A process that imported ``openvino_telemetry`` itself keeps it.
     """
-    sys.modules.setdefault("openvino_telemetry", None)
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]  # None: "cannot import"
 
 
 def _missing(modules: tuple[str, ...], install: str) -> str | None:

@@ -12,12 +12,13 @@ import contextlib
 from collections.abc import Callable
 
 from zoo import runtimes
-from zoo.runtimes.latency import measure
+from zoo.core.progress import QUIET, Progress
 from zoo.runtimes import Subject
+from zoo.runtimes.latency import measure
 
 
 def compare(float_model, int8_model, subject: Subject, engine: Callable, example, names, *, threads: int = 1,
-            warmup: int = 10, runs: int = 50) -> tuple[dict, dict[str, dict[str, Callable]]]:
+            warmup: int = 10, runs: int = 50, progress: Progress = QUIET) -> tuple[dict, dict[str, dict[str, Callable]]]:
     """Time ``float_model`` and ``int8_model`` (of ``subject``) in the runtimes ``names`` that can run them.
 
     ``engine()`` is the int8 backend's engine context. Returns {float: {runtime: latency}, int8: {...},
@@ -32,7 +33,8 @@ def compare(float_model, int8_model, subject: Subject, engine: Callable, example
                                       ("int8", int8_model, subject, engine)):
         if model is None:
             continue
-        sides[side], skipped[side] = runtimes.ready(model, who, names, example, threads, context)
+        sides[side], skipped[side] = runtimes.ready(model, who, names, example, threads, context,
+                                                             progress)
         if not sides[side]:
             from zoo.core.errors import IncompatibleError
 
@@ -40,7 +42,8 @@ def compare(float_model, int8_model, subject: Subject, engine: Callable, example
                                     + "; ".join(f"{name}: {why}" for name, why in skipped[side].items()))
     runners = {f"{side} {name}": runner for side, ready in sides.items() for name, runner in ready.items()}
     with engine():
-        stats, load = measure(runners, example, thread_count=threads, warmup=warmup, runs=runs)
+        stats, load = measure(runners, example, thread_count=threads, warmup=warmup, runs=runs,
+                              progress=progress)
     measured = {side: {name: {**stats[f"{side} {name}"], "runtime": name} for name in ready}
                 for side, ready in sides.items()}
     fastest = {side: min(by_name, key=lambda n: by_name[n]["p50_ms"]) for side, by_name in measured.items() if by_name}

@@ -26,14 +26,14 @@ import logging
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
-from zoo.quantization.backends import Backend, FuseFunction
 from zoo.core.errors import CodecError, IncompatibleError
 from zoo.core.specs import Observer, Preset
+from zoo.quantization.backends import Backend, FuseFunction
 
 # torchao registers an Enum with torch's pytree at import, which logs a deprecation nobody using zoo can act on.
 logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
@@ -98,6 +98,7 @@ def _spec(observer: Observer, qat: bool, weight: bool) -> QuantizationSpec:
 def quantizer(preset: Preset) -> x86q.X86InductorQuantizer:
     """The X86InductorQuantizer for ``preset``'s observers (what torchao's default config does, from zoo's types)."""
     qat = preset.method == "qat"
+    assert preset.activation is not None and preset.weight is not None  # static and QAT presets have both
     activation = _spec(preset.activation, qat, weight=False)
     config = QuantizationConfig(activation, activation, _spec(preset.weight, qat, weight=True), None, qat)
     return x86q.X86InductorQuantizer().set_global(config)
@@ -117,6 +118,8 @@ class Pt2eBackend(Backend):
         import dataclasses
 
         activation = preset.activation
+        if activation is None:  # a dynamic preset: pt2e has none, and check() refused it
+            return preset, []
         top = activation.quant_max if activation.quant_max is not None else 255
         if cpu_has_vnni() or top <= 127:
             return preset, []
@@ -149,18 +152,20 @@ class Pt2eBackend(Backend):
         # An exported graph has no BatchNorm modules: clear the `training` argument of its batch-norm calls
         # (argument 5: input, weight, bias, running_mean, running_var, training, momentum, eps).
         changed = False
-        for node in prepared.graph.nodes:
+        graph: Any = prepared.graph
+        for node in graph.nodes:
             if node.op == "call_function" and node.target in BATCH_NORM_OPS and node.args[5]:
                 node.args = (*node.args[:5], False, *node.args[6:])
                 changed = True
         if changed:
-            prepared.recompile()
+            cast(torch.fx.GraphModule, prepared).recompile()
 
     def state_dict(self, model: nn.Module) -> dict[str, Any]:
         state = model.state_dict()  # a fresh OrderedDict, with the modules' _metadata the codec keeps
         for node in _per_tensor_nodes(model):
-            state[f"{QPARAMS_PREFIX}{node.name}.scale"] = float(node.args[1])
-            state[f"{QPARAMS_PREFIX}{node.name}.zero_point"] = int(node.args[2])
+            args: Any = node.args
+            state[f"{QPARAMS_PREFIX}{node.name}.scale"] = float(args[1])
+            state[f"{QPARAMS_PREFIX}{node.name}.zero_point"] = int(args[2])
         return state
 
     def load_state_dict(self, model: nn.Module, state: Mapping[str, Any]) -> None:
@@ -175,14 +180,15 @@ class Pt2eBackend(Backend):
                              "versions or another architecture")
         for name, node in nodes.items():
             scale, zero_point = qparams[f"{QPARAMS_PREFIX}{name}.scale"], qparams[f"{QPARAMS_PREFIX}{name}.zero_point"]
-            quant_min, quant_max = node.args[3], node.args[4]
+            args: Any = node.args
+            quant_min, quant_max = args[3], args[4]
             if type(scale) is not float or not math.isfinite(scale) or scale <= 0:
                 raise CodecError(f"quantization point '{name}': scale {scale!r} is not a finite number > 0")
             if type(zero_point) is not int or not quant_min <= zero_point <= quant_max:
                 raise CodecError(f"quantization point '{name}': zero point {zero_point!r} is outside "
                                  f"[{quant_min}, {quant_max}]")
             node.args = (node.args[0], scale, zero_point, *node.args[3:])
-        model.recompile()
+        cast(torch.fx.GraphModule, model).recompile()
         state_dicts.load_strict(model, {key: value for key, value in state.items() if not key.startswith(QPARAMS_PREFIX)})
 
 
@@ -227,23 +233,25 @@ def _train_eval(model: nn.Module) -> nn.Module:
             module.training = mode
         return self
 
-    model.train = types.MethodType(train, model)
-    model.eval = types.MethodType(lambda self: self.train(False), model)
+    model.train = types.MethodType(train, model)  # type: ignore[method-assign]
+    model.eval = types.MethodType(lambda self: self.train(False), model)  # type: ignore[method-assign]
     return model
 
 
 def _per_tensor_nodes(model: nn.Module) -> Sequence[torch.fx.Node]:
-    return [node for node in model.graph.nodes if node.op == "call_function" and node.target in PER_TENSOR_OPS]
+    graph: Any = model.graph
+    return [node for node in graph.nodes if node.op == "call_function" and node.target in PER_TENSOR_OPS]
 
 
 def _drop_unused_attributes(model: nn.Module) -> None:
     """convert_pt2e keeps the float weights it folded into int8 constants; keep only what the graph reads."""
-    used = {node.target for node in model.graph.nodes if node.op == "get_attr"}
+    graph: Any = model.graph
+    used = {node.target for node in graph.nodes if node.op == "get_attr"}
     for name, _ in [*model.named_parameters(), *model.named_buffers()]:
         if name not in used:
             owner, _, attribute = name.rpartition(".")
             delattr(model.get_submodule(owner) if owner else model, attribute)
-    model.delete_all_unused_submodules()
+    cast(torch.fx.GraphModule, model).delete_all_unused_submodules()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -26,9 +27,9 @@ with warnings.catch_warnings():
     from torch.ao.nn.quantized import FloatFunctional
     from torch.ao.quantization import DeQuantStub, QuantStub
 
-from zoo.quantization.backends import Backend, FuseFunction
 from zoo.core.errors import IncompatibleError
 from zoo.core.specs import Observer, Preset
+from zoo.quantization.backends import Backend, FuseFunction
 
 __all__ = [
     "DeQuantStub",
@@ -101,7 +102,7 @@ def _observer(spec: Observer, fake_quant: bool):
         kwargs["reduce_range"] = True
     if spec.quant_min is not None:
         kwargs.update(quant_min=spec.quant_min, quant_max=spec.quant_max)
-    observer = _OBSERVERS[spec.kind]
+    observer: Any = _OBSERVERS[spec.kind]
     if not fake_quant:
         return observer.with_args(**kwargs)
     if spec.kind.startswith("moving_average"):
@@ -111,6 +112,7 @@ def _observer(spec: Observer, fake_quant: bool):
 
 
 def qconfig(preset: Preset) -> tq.QConfig:
+    assert preset.activation is not None and preset.weight is not None  # static and QAT presets have both
     fake_quant = preset.method == "qat"
     return tq.QConfig(activation=_observer(preset.activation, fake_quant),
                       weight=_observer(preset.weight, fake_quant))
@@ -161,7 +163,7 @@ class EagerBackend(_TorchAo):
         qat = preset.method == "qat"
         fuse(model, qat)
         model.train(qat)
-        model.qconfig = qconfig(preset)
+        model.qconfig = qconfig(preset)  # type: ignore[assignment]  # torch.ao reads this attribute
         if qat:
             return tq.prepare_qat(model, inplace=True)
         return tq.prepare(model, inplace=True)
@@ -202,7 +204,7 @@ class FxBackend(_TorchAo):
 
     @_quiet
     def convert(self, prepared: nn.Module) -> nn.Module:
-        return qfx.convert_fx(prepared.eval()).eval()
+        return qfx.convert_fx(cast(torch.fx.GraphModule, prepared.eval())).eval()
 
     @_quiet
     def quantize_dynamic(self, model: nn.Module, module_types: Sequence[type], example_inputs: tuple) -> nn.Module:

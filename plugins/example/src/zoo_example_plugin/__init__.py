@@ -8,6 +8,8 @@ a model or a dataset.
 from __future__ import annotations
 
 from zoo import DatasetSpec, ModelSpec, Observer, Preset, hookimpl
+
+
 def build_tinycnn(num_classes: int):
     from zoo_example_plugin.tinycnn import TinyCNN
 
