@@ -135,23 +135,44 @@ def count_imagefolder_classes(root: str) -> int:
     return sum(1 for child in _imagefolder_split_dir(root, "train").iterdir() if child.is_dir())
 
 
+def imagefolder_labels(root: str) -> list[str]:
+    """The class folder names, sorted: the order in which ImageFolder numbers the classes."""
+    return sorted(child.name for child in _imagefolder_split_dir(root, "train").iterdir() if child.is_dir())
+
+
+def imagenet_labels(root: str | None) -> list[str]:
+    """ImageNet-1K's 1000 class names in index order, as torchvision's weights carry them (no download)."""
+    from torchvision.models import ResNet18_Weights
+
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+# torchvision's FashionMNIST.classes and CIFAR-10's batches.meta, in index order.
+FASHION_MNIST_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                        "Ankle boot")
+CIFAR10_LABELS = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
 DATASETS = (
     DatasetSpec(
         "fashion-mnist", build_fashion_mnist, num_classes=10, image_size=32, channels=1,
         mean=(0.2860,), std=(0.3530,),
         description="Fashion-MNIST: 60,000 train / 10,000 test 28x28 grey images of 10 clothing classes",
+        hub_id="zalando-datasets/fashion_mnist", labels=FASHION_MNIST_LABELS,
         obtain=f"found in zoo's data directory or {', '.join(FASHION_MNIST_SYSTEM_DIRS)}, else downloaded",
     ),
     DatasetSpec(
         "cifar10", build_cifar10, num_classes=10, image_size=32, channels=3,
         mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616),
         description="CIFAR-10: 50,000 train / 10,000 test 32x32 colour images of 10 classes",
+        hub_id="uoft-cs/cifar10", labels=CIFAR10_LABELS,
         obtain="downloaded by torchvision into zoo's data directory",
     ),
     DatasetSpec(
         "imagefolder", build_imagefolder, num_classes=None, count_classes=count_imagefolder_classes,
         image_size=224, channels=3, resize_crop=True, needs_path=True,
         description="images in DIR/train/<class>/ and DIR/val/<class>/ (ImageNet layout); pass --data-dir DIR",
+        labels=imagefolder_labels,
         obtain="a directory you give with --data-dir",
     ),
     DatasetSpec(
@@ -160,6 +181,7 @@ DATASETS = (
         description="ImageNet-1K in DIR/train/<wnid>/ and DIR/val/<wnid>/, the data torchvision's weights "
                     "were measured on; pass --data-dir DIR",
         obtain="a directory you give with --data-dir (ImageNet's licence forbids redistribution)",
+        hub_id="ILSVRC/imagenet-1k", labels=imagenet_labels,
     ),
 )
 

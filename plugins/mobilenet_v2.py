@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from zoo import IntegrityError, KnownWeights, ModelSpec, ZooError, hookimpl
-from zoo_plugins.torchvision_weights import state_dict_loader
+from zoo_plugins.torchvision_weights import TORCHVISION_LICENSE, state_dict_loader
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FASHION_MNIST = WEIGHTS_DIR / "mobilenet_v2-fashion-mnist.safetensors"
@@ -66,12 +66,14 @@ MODELS = (
                 name="fashion-mnist", dataset="fashion-mnist", num_classes=10, image_size=32,
                 load=load_fashion_mnist, metrics=fashion_mnist_metrics, recipe=fashion_mnist_recipe(),
                 source=f"shipped with zoo ({FASHION_MNIST.name})",
+                license="bsd-3-clause",  # zoo's own licence: zoo trained them
             ),
             # The tutorial loads torchvision's float MobileNetV2 weights: the parameter names match.
             KnownWeights(
                 name="imagenet1k-v1", dataset="imagenet-1k", num_classes=1000, image_size=224,
                 load=state_dict_loader("torchvision.models", "MobileNet_V2_Weights", "IMAGENET1K_V1"),
                 source="torchvision MobileNet_V2_Weights.IMAGENET1K_V1 (trained with ReLU6)",
+                license=TORCHVISION_LICENSE,
             ),
         ),
     ),

@@ -8,7 +8,7 @@ The pre-quantized weights are published as ``resnet18-int8`` and
 from __future__ import annotations
 
 from zoo import KnownWeights, ModelSpec, hookimpl
-from zoo_plugins.torchvision_weights import metrics_reader, state_dict_loader
+from zoo_plugins.torchvision_weights import TORCHVISION_LICENSE, metrics_reader, state_dict_loader
 
 FLOAT = "torchvision.models"
 QUANTIZED = "torchvision.models.quantization"
@@ -36,6 +36,7 @@ def imagenet_weights(name: str, module: str, enum: str, member: str, **kwargs) -
         load=state_dict_loader(module, enum, member),
         metrics=metrics_reader(module, enum, member),
         source=f"torchvision {enum}.{member}",
+        license=TORCHVISION_LICENSE,
         **kwargs,
     )
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 
 from zoo import checkpoints
 
+# torchvision's licence (BSD-3-Clause) as a Hub licence identifier: the terms its published weights come with.
+TORCHVISION_LICENSE = "bsd-3-clause"
 # torchvision's meta names ImageNet "ImageNet-1K"; zoo names datasets in lower case.
 META_DATASETS = {"ImageNet-1K": "imagenet-1k"}
 # torchvision's figures are on the whole validation split; its meta does not repeat how many images that is.

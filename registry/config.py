@@ -7,7 +7,7 @@ way it was made even if the preset's plugin has since changed or gone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zoo.core.errors import SchemaVersionError
@@ -41,7 +41,10 @@ def backend_of(config: Mapping[str, Any]) -> str | None:
 
 
 def make_config(*, kind: str, arch: str, plugin: Mapping[str, Any], num_classes: int, image_size: int,
-                in_channels: int, preset: Preset | None, backend: str | None, versions: Mapping[str, str]) -> dict:
+                in_channels: int, preset: Preset | None, backend: str | None, versions: Mapping[str, str],
+                preprocessing: Mapping[str, Any] | None = None, labels: Sequence[str] | None = None) -> dict:
+    """config.json: what rebuilds the module tree, and how to feed it (``preprocessing``: see
+    ``zoo.data.preprocessing``; ``labels``: the class names in output order, where the dataset has them)."""
     from zoo_registry import codec
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
@@ -59,4 +62,6 @@ def make_config(*, kind: str, arch: str, plugin: Mapping[str, Any], num_classes:
         "engine": preset.engine if preset else None,
         "backend": backend,
         "versions": dict(versions),
+        **({"preprocessing": dict(preprocessing)} if preprocessing else {}),
+        **({"labels": list(labels)} if labels else {}),
     }

@@ -1,13 +1,22 @@
 """README.md of an artifact: a Hugging Face model card rendered from card.json.
 
 The YAML front matter is written by huggingface_hub's own ModelCardData, so
-the Hub renders the metrics and ``ModelCard`` parses them back unchanged.
+the Hub renders the metrics and ``ModelCard`` parses them back unchanged, and
+holds only what the Hub's metadata validation accepts:
+
+* ``license``: always, a Hub licence identifier (the card's; ``unknown`` for cards made before zoo recorded one);
+* ``base_model``: only when the parent weights are themselves a Hub model repository;
+* ``datasets``: the dataset's Hub id, only when its plugin declares one;
+* ``model-index``: one result per metric, with ``task.type``, ``dataset.name`` and ``dataset.type`` (the Hub id,
+  else zoo's dataset name), ``dataset.split``, and each metric's ``type`` and ``value``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from zoo.core.licenses import UNKNOWN
 
 LIBRARY_NAME = "zoo"
 METHOD_NAMES = {"static": "static post-training quantization", "qat": "quantization-aware training",
@@ -32,7 +41,8 @@ def eval_results(card: Mapping[str, Any]) -> list:
     dataset, metrics = card["dataset"], card["metrics"]
     return [
         EvalResult(task_type="image-classification", task_name="Image Classification",
-                   dataset_type=dataset["name"], dataset_name=dataset["name"], dataset_split=dataset["split"],
+                   dataset_type=dataset.get("hub_id") or dataset["name"], dataset_name=dataset["name"],
+                   dataset_split=dataset["split"],
                    metric_type="accuracy", metric_name=f"top-{k} accuracy", metric_value=metrics[f"top{k}"],
                    metric_config=f"top{k}")
         for k in (1, 5)
@@ -45,10 +55,11 @@ def front_matter(card: Mapping[str, Any]) -> str:
     tags = ["zoo", "image-classification", card["arch"]]
     if card.get("kind") == "int8":
         tags[1:1] = ["quantized", "int8", card["engine"]]
+    hub_id = card["dataset"].get("hub_id")
     data = ModelCardData(
-        library_name=LIBRARY_NAME, tags=tags, datasets=[card["dataset"]["name"]],
-        base_model=card.get("parent", {}).get("name"), model_name=card["name"],
-        eval_results=eval_results(card), pipeline_tag="image-classification",
+        library_name=LIBRARY_NAME, tags=tags, license=card.get("license") or UNKNOWN,
+        datasets=[hub_id] if hub_id else None, base_model=(card.get("parent") or {}).get("hub_repo"),
+        model_name=card["name"], eval_results=eval_results(card), pipeline_tag="image-classification",
     )
     return data.to_yaml()
 

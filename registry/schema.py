@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from zoo.core.errors import IntegrityError
+from zoo.core.licenses import HUB_LICENSES
+from zoo.core.specs import HUB_REPO_ID
 
 # Larger files are refused before they are parsed.
 MAX_CARD_BYTES = 1 << 20
@@ -100,6 +102,7 @@ class Figures(Accuracy):
 
 class Dataset(_Lenient):
     name: Name
+    hub_id: Annotated[str, Field(pattern=HUB_REPO_ID.pattern)] | None = None
     split: Name
     images: Count | None
     image_size: Annotated[int, Field(ge=1, le=MAX_IMAGE_SIZE)]
@@ -154,6 +157,8 @@ class Card(_Lenient):
     speedup: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     load: Load | None = None
     parent: dict[Name, Text | None] | None = None
+    # A Hub licence identifier (zoo.core.licenses); cards made before zoo recorded one have none.
+    license: Literal[HUB_LICENSES] | None = None  # type: ignore[valid-type]
     published: dict[Name, Text | None] | None = None
     preset_notes: list[Text] | None = None
     seed: int | None = None
@@ -207,6 +212,22 @@ class Codec(_Strict):
     version: Annotated[int, Field(ge=1, le=1)]
 
 
+class Preprocessing(_Lenient):
+    image_size: Annotated[int, Field(ge=1, le=MAX_IMAGE_SIZE)]
+    resize: Literal["resize", "resize_crop"]
+    crop_ratio: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    channels: Literal[1, 3]
+    mean: list[Annotated[float, Field(ge=-1e3, le=1e3, allow_inf_nan=False)]]
+    std: list[Annotated[float, Field(gt=0, le=1e3, allow_inf_nan=False)]]
+    in_channels: Annotated[int, Field(ge=1, le=MAX_CHANNELS)]
+
+    @model_validator(mode="after")
+    def _one_value_per_channel(self) -> Preprocessing:
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ValueError("mean and std need one value per channel")
+        return self
+
+
 class Config(_Lenient):
     format: Literal["zoo-artifact"]
     artifact_version: Annotated[int, Field(ge=1, le=2)]
@@ -222,9 +243,16 @@ class Config(_Lenient):
     backend: Name | None = None
     mode: Name | None = None
     versions: dict[Name, Text]
+    preprocessing: Preprocessing | None = None
+    labels: list[Annotated[str, Field(max_length=200), AfterValidator(_printable)]] | None = None
 
     @model_validator(mode="after")
     def _agrees_with_itself(self) -> Config:
+        if self.labels is not None and len(self.labels) != self.num_classes:
+            raise ValueError(f"labels: {len(self.labels)} names for {self.num_classes} classes")
+        if self.preprocessing is not None and (self.preprocessing.image_size, self.preprocessing.in_channels) != (
+                self.image_size, self.in_channels):
+            raise ValueError("preprocessing: image_size and in_channels differ from the config's")
         if self.kind == "int8":
             if self.preset is None or not (self.backend or self.mode):
                 raise ValueError("an int8 config names its preset and backend")

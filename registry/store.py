@@ -136,8 +136,15 @@ class Registry:
 
     def __init__(self, root: Path | str | None = None):
         """``root``: the registry directory (created on the first write); default ``ZOO_REGISTRY``, else
-        ``$ZOO_HOME/registry``."""
+        ``$ZOO_HOME/registry``.
+
+        Raises:
+            StorageError: ``root`` is a file.
+        """
         self.root = Path(root).expanduser() if root else default_root()
+        if self.root.exists() and not self.root.is_dir():
+            raise StorageError(f"{self.root} (the registry) is a file, not a directory: give a directory "
+                               f"({REGISTRY_ENV}, --registry, Registry(path) or Context(registry=...))")
 
     # -- paths -------------------------------------------------------------
     @property

@@ -49,7 +49,8 @@ Behaviour that mirrors the real Hub:
 Deliberately NOT implemented: Xet storage (clients must set ``HF_HUB_DISABLE_XET=1``; Xet needs a CAS
 service), multipart LFS uploads (the server only offers "basic"), pull requests (``create_pr`` gives 501),
 datasets/spaces, single-segment legacy repo ids, organisations, gated repos, ``expand`` on tree listings,
-``paths-info``, card data parsing, real YAML validation (only an unclosed front matter is rejected), short
+``paths-info``, card data parsing beyond the model card metadata rules of ``tests/hub_metadata.py`` (checked at
+validate-yaml and again at commit), short
 commit shas as revisions (accepted only as ``parentCommit``), and full gitignore semantics (``shouldIgnore``
 uses fnmatch on the path and its basename).
 
@@ -80,6 +81,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, Iterable, Iterator
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+from tests import hub_metadata
 
 HUGGINGFACE_HUB_VERSION_CHECKED = "2.4.0"
 
@@ -896,11 +899,19 @@ class HubServer:
 
     def _route_validate_yaml(self, request: _Handler, user: str | None) -> Response:
         content = request.json_body().get("content", "")
-        lines = content.splitlines()
-        # HfApi._validate_yaml raises ValueError on a 400 with {"errors": [{"message"}]}.
-        if lines and lines[0].strip() == "---" and not any(line.strip() == "---" for line in lines[1:]):
-            return _json({"errors": [{"message": "Metadata block is not closed"}], "warnings": []}, 400)
+        # HfApi._validate_yaml raises ValueError on a 400 with {"errors": [{"message"}]}; ModelCard.validate
+        # raises ValueError with the body's text.
+        found = self._metadata_errors(content, user)
+        if found:
+            return _json({"errors": [{"message": message} for message in found], "warnings": []}, 400)
         return _json({"errors": [], "warnings": []})
+
+    def _metadata_errors(self, readme: str, user: str | None) -> list[str]:
+        def is_model_repo(repo_id: str) -> bool:
+            repo = self.state.repos.get(repo_id.lower())
+            return repo is not None and (not repo.private or repo.owner == user)
+
+        return hub_metadata.errors(readme, is_model_repo)
 
     def _route_model_info(self, request: _Handler, user: str | None, repo: str, rev: str = "main") -> Response:
         repo_obj = self._readable_repo(repo, user)
@@ -1073,6 +1084,14 @@ class HubServer:
         repo_obj = self._writable_repo(repo, user)
         _refuse_pull_requests(request)
         header, operations = _parse_ndjson_commit(request.body)
+        # The Hub checks a committed README.md's metadata again, whatever the client validated before.
+        for operation in operations:
+            value = operation.get("value") or {}
+            if operation.get("key") == "file" and value.get("path") == "README.md":
+                found = self._metadata_errors(base64.b64decode(value.get("content", "")).decode("utf-8", "replace"),
+                                              user)
+                if found:
+                    raise HubError(400, f"Invalid metadata in README.md: {found[0]}")
         commit = self.state.commit(
             repo_obj, rev, operations, header.get("summary", ""), header.get("description", ""), user,
             parent_commit=header.get("parentCommit"),

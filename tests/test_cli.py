@@ -181,8 +181,8 @@ def test_weights_with_another_class_count_are_refused(tmp_path):
 
 def _check_result(result: dict, arch: str, preset: str, images: int = 64) -> None:
     assert (result["arch"], result["preset"]) == (arch, preset)
-    assert result["dataset"] == {"name": "fashion-mnist", "split": "test", "images": images, "image_size": 32,
-                                 "num_classes": 10}
+    assert result["dataset"] == {"name": "fashion-mnist", "hub_id": "zalando-datasets/fashion_mnist", "split": "test",
+                                 "images": images, "image_size": 32, "num_classes": 10}
     for side in ("metrics", "baseline"):
         entry = result[side]
         assert 0 <= entry["top1"] <= entry["top5"] <= 100

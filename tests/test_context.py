@@ -94,7 +94,7 @@ def test_python_callers_get_the_jobs_with_progress_through_the_callback(tmp_path
                         latency_runs=2, context=context)
     assert made.reference.startswith("mobilenet_v2-int8@")
     [entry] = context.registry.list()
-    assert entry.ref == made.reference
+    assert made.reference == f"{entry.name}@{entry.version}"
     assert context.registry.open(entry)[1] == made.card
     assert {"calibrating", "evaluating float", "evaluating int8"} <= set(recorder.labels)
     assert any(label.startswith("timing") for label in recorder.labels)
@@ -128,3 +128,44 @@ def test_a_bad_name_stops_the_python_job_before_any_work(tmp_path):
     with pytest.raises(zoo.UnknownNameError, match="fbgemm-histogram"):
         zoo.quantize("mobilenet_v2", "fbgemm-histogramm", weights="random", context=context)
     assert context.registry.list() == []
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda c: zoo.quantize("mobilenet_v2", "fbgemm-minmax", calibration_images=-1, context=c),
+     "calibration images must be a whole number from 1 to 1000000000, got -1"),
+    (lambda c: zoo.quantize("mobilenet_v2", "fbgemm-minmax", eval_limit=0, context=c), "eval limit"),
+    (lambda c: zoo.quantize("mobilenet_v2", "fbgemm-minmax", latency_runs=0, context=c), "latency runs"),
+    (lambda c: zoo.quantize("mobilenet_v2", "fbgemm-minmax", threads=-2, context=c), "threads"),
+    (lambda c: zoo.quantize("mobilenet_v2", "fbgemm-minmax", image_size=5000, context=c),
+     "image size must be a whole number from 1 to 1024, got 5000"),
+    (lambda c: zoo.train("mobilenet_v2", lr=0, context=c), "learning rate must be a number above 0"),
+    (lambda c: zoo.train("mobilenet_v2", epochs=-1, context=c), "epochs"),
+    (lambda c: zoo.train("mobilenet_v2", batch_size=0, context=c), "batch size"),
+    (lambda c: zoo.load("anything", threads=0, context=c), "threads"),
+], ids=["calibration", "eval-limit", "latency-runs", "threads", "image-size", "lr", "epochs", "batch", "load-threads"])
+def test_python_callers_get_the_commands_bounds_before_any_work(tmp_path, call, message):
+    context = zoo.Context.from_environment(registry=tmp_path / "registry")
+    with pytest.raises(zoo.SettingError, match=message.replace("(", r"\(")):
+        call(context)
+    assert context.registry.list() == []
+
+
+def test_a_registry_that_is_a_file_is_named_as_such(tmp_path, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(zoo.StorageError, match="is a file, not a directory"):
+        zoo.Registry(afile)
+    assert zoo_cli("--registry", str(afile), "list").stderr.strip() == (
+        f"Error: {afile} (--registry) is a file, not a directory: give the registry's directory")
+    monkeypatch.setenv("ZOO_REGISTRY", str(afile))
+    assert zoo_cli("list").stderr.strip() == (
+        f"Error: {afile} (ZOO_REGISTRY) is a file, not a directory: give the registry's directory")
+
+
+def test_a_python_callers_card_records_the_call_that_made_it(tmp_path):
+    context = zoo.Context.from_environment(registry=tmp_path / "registry")
+    made = zoo.quantize("mobilenet_v2", "fbgemm-minmax", weights="random", eval_limit=8, calibration_images=8,
+                        latency_runs=2, runtimes="eager", context=context)
+    assert made.card["command"] == ("zoo.quantize('mobilenet_v2', 'fbgemm-minmax', weights='random', calibration_images=8, "
+                                    "eval_limit=8, runtimes='eager', latency_runs=2)")
+    assert made.reference == f"{made.card['name']}@{made.card['version']}"

@@ -416,8 +416,8 @@ def test_pull_published_weights_through_their_plugin(published_resnet18, dest):
     assert (card["name"], card["arch"], card["engine"], card["preset"]) == (
         "test-resnet18-int8", "test_resnet18", "fbgemm", "fbgemm-histogram")
     assert (card["metrics"]["top1"], card["metrics"]["top5"]) == (12.5, 34.5)  # the plugin's own figures
-    assert card["dataset"] == {"name": "imagenet-1k", "split": "test", "images": 100, "image_size": 224,
-                               "num_classes": 1000}
+    assert card["dataset"] == {"name": "imagenet-1k", "hub_id": "ILSVRC/imagenet-1k", "split": "test", "images": 100,
+                               "image_size": 224, "num_classes": 1000}
     assert card["published"]["source"] == "a test's own checkpoint"
     assert "not measured by zoo" in card["published"]["figures"]
     assert card["metrics"]["size_bytes"] == card["files"]["model.safetensors"]["size"]

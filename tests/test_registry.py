@@ -60,8 +60,9 @@ def test_the_card_holds_what_a_reader_needs(registry, produced):
                 "baseline", "calibration", "seed", "parent", "versions", "created", "files"):
         assert key in card, key
     assert card["plugin"] == {"name": "mobilenet_v2", "package": "zoo", "version": zoo.__version__}
-    assert card["dataset"] == {"name": "fashion-mnist", "split": "test", "images": 32, "image_size": 32,
-                               "num_classes": 10}
+    assert card["dataset"] == {"name": "fashion-mnist", "hub_id": "zalando-datasets/fashion_mnist", "split": "test",
+                               "images": 32, "image_size": 32, "num_classes": 10}
+    assert card["license"] == "bsd-3-clause"  # zoo's plugin's licence: the weights were random
     assert set(card["metrics"]["latency"]) >= {"p50_ms", "p90_ms", "batch_size", "threads", "engine", "cpu"}
     assert set(card["versions"]) == {"zoo", "torch", "torchvision"}
     assert card["calibration"]["images"] == 16
@@ -258,7 +259,9 @@ def test_the_model_card_parses_back_to_the_same_numbers(registry, produced):
     data = parsed.data
     assert data.library_name == "zoo"
     assert {"quantized", "int8", "fbgemm"} <= set(data.tags)
-    assert data.datasets == ["fashion-mnist"] and data.base_model == "random"
+    # The dataset's Hub id; no base_model (random weights are no Hub repository); the plugin package's licence.
+    assert data.datasets == ["zalando-datasets/fashion_mnist"] and data.base_model is None
+    assert data.license == "bsd-3-clause"
     results = {r.metric_config: r for r in data.eval_results}
     assert results["top1"].metric_value == card["metrics"]["top1"]
     assert results["top5"].metric_value == card["metrics"]["top5"]

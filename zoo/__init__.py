@@ -11,7 +11,7 @@ here. Importing zoo does not import torch.
 
 from typing import Any
 
-from zoo.api import Made, load, quantize, train
+from zoo.api import Made, load, quantize, train, transform
 from zoo.core.errors import (
     AmbiguousReferenceError,
     BadReferenceError,
@@ -20,6 +20,7 @@ from zoo.core.errors import (
     DownloadError,
     HubAuthError,
     HubError,
+    HubMetadataError,
     HubNotFoundError,
     HubUnreachableError,
     IncompatibleError,
@@ -75,6 +76,7 @@ __all__ = [
     "FusionPattern",
     "HubAuthError",
     "HubError",
+    "HubMetadataError",
     "HubNotFoundError",
     "HubUnreachableError",
     "IncompatibleError",
@@ -103,4 +105,5 @@ __all__ = [
     "load",
     "quantize",
     "train",
+    "transform",
 ]

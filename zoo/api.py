@@ -9,7 +9,7 @@ progress goes); without one, it is built from the environment (``ZOO_HOME``, ``Z
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,9 +27,9 @@ class RuntimeModel:
     """
 
     runtime: str
-    module: Any
-    card: dict
-    _run: Any
+    module: Any = field(repr=False)
+    card: dict = field(repr=False)
+    _run: Any = field(repr=False)
 
     def __call__(self, images):
         return self._run(images)
@@ -52,9 +52,9 @@ class Made:
 
 def quantize(arch: str, preset: str = "fbgemm-histogram", *, dataset: str = "fashion-mnist", weights: str | None = None,
              backend: str | None = None, data_dir: str | None = None, image_size: int | None = None,
-             calibration_images: int | None = None, eval_limit: int | None = None, runtimes: Sequence[str] = ("eager",),
-             latency_runs: int = 50, threads: int = 1, seed: int = 0, name: str | None = None,
-             context: Context | None = None) -> Made:
+             calibration_images: int | None = None, eval_limit: int | None = None,
+             runtimes: str | Sequence[str] = "quick", latency_runs: int = 50, threads: int = 1, seed: int = 0,
+             name: str | None = None, context: Context | None = None) -> Made:
     """Quantize ``arch`` to int8 with ``preset`` (PTQ, QAT or dynamic), evaluate float and int8 on the same test
     images, time both in ``runtimes``, and record the int8 model in the registry as ``name`` (default ARCH-int8):
     what ``zoo quantize`` does.
@@ -66,10 +66,17 @@ def quantize(arch: str, preset: str = "fbgemm-histogram", *, dataset: str = "fas
         weights: the float weights to start from: a known weights name, a registry name, a ``.safetensors``
             path or ``"random"``; default the plugin's weights for ``dataset``.
         backend: ``eager``, ``fx`` or ``pt2e`` (default: the preset's first).
+        data_dir: where the dataset lies (needed by ``imagefolder``; default: zoo's data directory).
+        image_size: input side in pixels, 1 to 1024 (default: the weights' or the dataset's).
         calibration_images: training images to calibrate on (default: the preset's count).
-        eval_limit: evaluate on the first N test images only.
-        runtimes: where latency is timed (``zoo.runtimes``: eager, torchscript, inductor, onnxruntime, openvino).
-        latency_runs, threads: timed calls per runtime, and threads for each.
+        eval_limit: evaluate on the first N test images only (default: the whole test split).
+        runtimes: where latency is timed: ``"quick"`` (eager, torchscript, onnxruntime, openvino: as ``zoo
+            quantize``), ``"all"`` (adds inductor), or names from ``zoo.runtimes``; a runtime that cannot run a
+            model is skipped.
+        latency_runs, threads: timed calls per runtime (batch 1), and threads for each (1 to 256).
+        seed: seeds the weights (random), the calibration sample and QAT's shuffling.
+        name: the registry name (default ARCH-int8; see the README's "Naming").
+        context: the registry, plugins and progress callback (default: ``Context.from_environment()``).
 
     Returns:
         ``Made``: the int8 model, its card (top-1/top-5 in percent for float and int8, sizes in bytes, p50/p90
@@ -77,6 +84,7 @@ def quantize(arch: str, preset: str = "fbgemm-histogram", *, dataset: str = "fas
 
     Raises:
         UnknownNameError: an architecture, preset, dataset, backend or runtime nobody registers.
+        SettingError: a number out of its range (a count below 1, more than 256 threads, ...).
         NoWeightsError, IncompatibleError, DatasetUnavailableError, NonFiniteError, PluginError, StorageError:
             as their names say; each before the long steps where it can be known then, and nothing is recorded.
     """
@@ -89,12 +97,27 @@ def quantize(arch: str, preset: str = "fbgemm-histogram", *, dataset: str = "fas
     options = QuantizeOptions(
         arch=arch, preset=preset, dataset=dataset, weights=weights, backend=backend, data_dir=data_dir,
         image_size=image_size, calibration_images=calibration_images, eval_limit=eval_limit, seed=seed,
-        latency=LatencyOptions(threads=threads, runs=latency_runs, warmup=min(10, latency_runs),
-                               runtimes=runtime_names.parse(",".join(runtimes))),
-        command=f"zoo.quantize({arch!r}, {preset!r})",
+        latency=LatencyOptions(threads=threads, runs=latency_runs,
+                               warmup=min(10, latency_runs) if isinstance(latency_runs, int) else latency_runs,
+                               runtimes=runtime_names.parse(runtimes if isinstance(runtimes, str)
+                                                            else ",".join(runtimes))),
+        command=_call("zoo.quantize", (arch, preset), dict(
+            dataset=dataset, weights=weights, backend=backend, data_dir=data_dir, image_size=image_size,
+            calibration_images=calibration_images, eval_limit=eval_limit, runtimes=runtimes,
+            latency_runs=latency_runs, threads=threads, seed=seed, name=name), quantize),
     )
     produced, recorded = quantize_job(options, ctx, name)
-    return Made(produced.model, recorded.card, recorded.entry.ref)
+    return Made(produced.model, recorded.card, f"{recorded.entry.name}@{recorded.entry.version}")
+
+
+def _call(function: str, args: tuple, kwargs: dict, defined) -> str:
+    """The call as a Python caller made it (arguments left at their defaults left out): what a card records as
+    its command, so the run can be made again."""
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(defined).parameters.items()}
+    given = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items() if v != defaults.get(k)]
+    return f"{function}({', '.join(given)})"
 
 
 def train(arch: str, *, dataset: str = "fashion-mnist", weights: str | None = None, epochs: int = 4,
@@ -105,13 +128,28 @@ def train(arch: str, *, dataset: str = "fashion-mnist", weights: str | None = No
     it in the registry as ``name`` (default ARCH-DATASET, where ``zoo.quantize(arch, dataset=...)`` finds it):
     what ``zoo train`` does. SGD with Nesterov momentum, one-cycle learning rate ``lr``.
 
+    Args:
+        arch: a model name a plugin registers (``zoo models``).
+        dataset: the dataset to train and evaluate on (``zoo datasets``).
+        weights: weights to fine-tune (a known weights name, a registry name, a ``.safetensors`` path); default:
+            from scratch. A classifier of another class count is replaced.
+        epochs: passes over the training images (1 or more).
+        batch_size: images per step, 1 to 1024.
+        lr: the one-cycle schedule's peak learning rate, above 0 and at most 10.
+        data_dir, image_size: as ``zoo.quantize``.
+        train_limit: train on N random training images only (default: all).
+        eval_limit: evaluate on the first N test images only (default: the whole test split).
+        seed: seeds the initial weights, the sample and the shuffling.
+        name: the registry name (default ARCH-DATASET, where ``zoo.quantize`` looks for float weights).
+        context: the registry, plugins and progress callback (default: ``Context.from_environment()``).
+
     Returns:
         ``Made``: the float model as recorded, its card (top-1/top-5 in percent, size in bytes, per-epoch loss
         and training top-1) and its registry reference.
 
     Raises:
-        UnknownNameError, NoWeightsError, IncompatibleError, DatasetUnavailableError, StorageError: as
-            ``zoo.quantize``.
+        UnknownNameError, SettingError, NoWeightsError, IncompatibleError, DatasetUnavailableError, StorageError:
+            as ``zoo.quantize``.
     """
     from zoo.context import default_context
     from zoo.jobs.train import TrainOptions, run_train
@@ -120,14 +158,40 @@ def train(arch: str, *, dataset: str = "fashion-mnist", weights: str | None = No
     ctx = default_context(context)
     options = TrainOptions(arch=arch, dataset=dataset, weights=weights, data_dir=data_dir, image_size=image_size,
                            recipe=FloatRecipe(epochs=epochs, batch_size=batch_size, lr=lr), train_limit=train_limit,
-                           eval_limit=eval_limit, seed=seed, name=name, command=f"zoo.train({arch!r})")
+                           eval_limit=eval_limit, seed=seed, name=name, command=_call("zoo.train", (arch,), dict(
+                               dataset=dataset, weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
+                               data_dir=data_dir, image_size=image_size, train_limit=train_limit,
+                               eval_limit=eval_limit, seed=seed, name=name), train))
     card = run_train(options, ctx)
     reference = f"{card['name']}@{card['version']}"
     return Made(load(reference, context=ctx), card, reference)
 
 
+def transform(reference: str, *, context: Context | None = None):
+    """How to feed registry model ``reference``: a ``zoo.data.Preprocess``, as torchvision's
+    ``weights.transforms()``.
+
+    Call it on a PIL image of any size and mode, or a uint8 tensor (1 or 3, height, width): it returns the float32
+    tensor (in_channels, image_size, image_size) the model takes, resized (or resized and centre-cropped),
+    converted to grey or RGB as the training images were, and normalised with the dataset's mean and std. Its
+    ``labels`` name the model's outputs in index order, where the dataset has names (else None).
+
+    Raises:
+        UnknownNameError, AmbiguousReferenceError: ``reference`` names no version, or several.
+        IncompatibleError: the model was recorded before zoo kept its preprocessing, and the dataset's plugin,
+            which could tell it, is not installed.
+    """
+    from zoo.context import default_context
+    from zoo.jobs.predict import preprocess_of
+
+    ctx = default_context(context)
+    entry = ctx.registry.resolve(reference)
+    config, card, _ = ctx.registry.open(entry)
+    return preprocess_of(config, card, ctx.catalog)
+
+
 def load(reference: str, registry: str | None = None, runtime: str = "eager", threads: int | None = None, *,
-         context: Context | None = None):
+         with_transform: bool = False, context: Context | None = None):
     """Load ``NAME`` (its latest version) or ``NAME@DIGEST`` from the registry (``registry``, a directory, else
     ``context``'s).
 
@@ -145,7 +209,9 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
     Returns:
         A ``torch.nn.Module`` in eval mode (or a ``RuntimeModel``) taking float32 tensors of shape
         (batch, channels, image_size, image_size) and returning float32 logits of shape (batch, classes);
-        ``image_size`` and ``in_channels`` are in the card's ``dataset`` and the config.
+        ``image_size`` and ``in_channels`` are in the card's ``dataset`` and the config. With ``with_transform``,
+        ``(model, preprocess)``: ``preprocess`` turns an image into that input and names the classes (see
+        ``zoo.transform``).
 
     Raises:
         UnknownNameError: no such model or runtime.
@@ -167,6 +233,9 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
 
     if runtime not in (*runtimes.NAMES, "fastest"):
         raise UnknownNameError("runtime", runtime, (*runtimes.NAMES, "fastest"))
+    from zoo.jobs import limits
+
+    limits.whole("threads", threads, high=limits.MAX_THREADS)
     ctx = default_context(context)
     catalog = ctx.catalog
     model, config, card = load_reference(reference, Registry(registry) if registry else ctx.registry, catalog)
@@ -180,8 +249,11 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
         subject = runtimes.Subject(backend_name, config["preset"]["method"], config.get("engine"))
     if runtime == "fastest":
         runtime = _fastest_here(card, subject)
+    from zoo.jobs.predict import preprocess_of
+
+    preprocess = preprocess_of(config, card, catalog) if with_transform else None
     if runtime == "eager":
-        return model
+        return (model, preprocess) if with_transform else model
     chosen = runtimes.get(runtime)
     if not chosen.supports(subject):
         from zoo.core.errors import IncompatibleError
@@ -190,7 +262,8 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
     size, channels = config["image_size"], config["in_channels"]
     example = torch.randn(1, channels, size, size, generator=torch.Generator().manual_seed(0))
     run = chosen.prepare(model, subject, example, threads or torch.get_num_threads(), engine)
-    return RuntimeModel(runtime, model, card, run)
+    loaded = RuntimeModel(runtime, model, card, run)
+    return (loaded, preprocess) if with_transform else loaded
 
 
 def _fastest_here(card: dict, subject) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -35,6 +35,7 @@ class DataConfig:
     image_size: int
     in_channels: int
     num_classes: int
+    labels: tuple[str, ...] | None = None
 
     def as_dict(self) -> dict:
         return {"name": self.dataset, "image_size": self.image_size, "num_classes": self.num_classes}
@@ -61,20 +62,123 @@ def resolve(spec: DatasetSpec, data_dir: str | None, image_size: int | None, in_
     else:
         assert spec.count_classes is not None  # DatasetSpec checks that one of the two is given
         num_classes = spec.count_classes(root)
-    return DataConfig(spec.name, root, image_size or spec.image_size, in_channels, num_classes)
+    return DataConfig(spec.name, root, image_size or spec.image_size, in_channels, num_classes,
+                      labels_of(spec, root, num_classes))
+
+
+def labels_of(spec: DatasetSpec, root: str | None, num_classes: int | None = None) -> tuple[str, ...] | None:
+    """The dataset's class names in index order, or None when it has none (or they do not fit its class count).
+
+    Raises:
+        PluginCallError: the plugin's ``labels(root)`` failed.
+    """
+    labels = spec.labels(root) if callable(spec.labels) else spec.labels
+    if labels is None:
+        return None
+    labels = tuple(str(label) for label in labels)
+    expected = num_classes if num_classes is not None else spec.num_classes
+    return labels if expected is None or len(labels) == expected else None
+
+
+# What an ImageNet-style evaluation resizes to before its centre crop: 224 / 0.875 = 256.
+CROP_RATIO = 0.875
+
+
+def preprocessing(spec: DatasetSpec, image_size: int, in_channels: int) -> dict[str, Any]:
+    """How an image becomes this model's input, as config.json records it (see ``Preprocess``).
+
+    Returns:
+        {image_size: side in pixels, resize: "resize" (to image_size × image_size) or "resize_crop" (shorter side
+        to round(image_size / crop_ratio), then the centre image_size × image_size), crop_ratio, channels: 1 (grey)
+        or 3 (RGB) as the dataset's images are, mean and std per channel (of pixel values scaled to 0..1),
+        in_channels: the model's (a grey image is repeated to fill them)}.
+    """
+    return {
+        "image_size": image_size,
+        "resize": "resize_crop" if spec.resize_crop else "resize",
+        **({"crop_ratio": CROP_RATIO} if spec.resize_crop else {}),
+        "channels": spec.channels,
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "in_channels": in_channels,
+    }
+
+
+def eval_transform(preprocess: Mapping[str, Any]):
+    """The torchvision transform of a recorded ``preprocessing``: PIL image → float32 tensor
+    (in_channels, image_size, image_size)."""
+    size = preprocess["image_size"]
+    if preprocess["resize"] == "resize_crop":
+        steps: list = [transforms.Resize(int(round(size / preprocess.get("crop_ratio", CROP_RATIO)))),
+                       transforms.CenterCrop(size)]
+    else:
+        steps = [transforms.Resize((size, size))]
+    steps += [transforms.ToTensor(), transforms.Normalize(preprocess["mean"], preprocess["std"])]
+    if preprocess["channels"] != preprocess["in_channels"]:
+        steps.append(RepeatChannels(preprocess["in_channels"]))
+    return transforms.Compose(steps)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What a model expects, and the callable that makes it from an image (as torchvision's
+    ``weights.transforms()``).
+
+    Call it with a PIL image, of any size or mode (it is converted to grey or RGB as the model's training images
+    were), or a uint8 tensor (channels, height, width) with 1 or 3 channels; it returns a float32 tensor
+    (in_channels, image_size, image_size), resized (or resized and centre-cropped) and normalised with ``mean``
+    and ``std``. Stack several for a batch. ``labels`` names the model's outputs in index order, where the
+    dataset has names.
+    """
+
+    image_size: int
+    resize: str
+    channels: int
+    in_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    labels: tuple[str, ...] | None = None
+    crop_ratio: float = CROP_RATIO
+
+    @classmethod
+    def from_record(cls, preprocess: Mapping[str, Any], labels: Sequence[str] | None) -> Preprocess:
+        return cls(image_size=preprocess["image_size"], resize=preprocess["resize"],
+                   channels=preprocess["channels"], in_channels=preprocess["in_channels"],
+                   mean=tuple(preprocess["mean"]), std=tuple(preprocess["std"]),
+                   labels=tuple(labels) if labels else None,
+                   crop_ratio=preprocess.get("crop_ratio", CROP_RATIO))
+
+    def as_record(self) -> dict[str, Any]:
+        return {"image_size": self.image_size, "resize": self.resize,
+                **({"crop_ratio": self.crop_ratio} if self.resize == "resize_crop" else {}),
+                "channels": self.channels, "mean": list(self.mean), "std": list(self.std),
+                "in_channels": self.in_channels}
+
+    def __call__(self, image) -> torch.Tensor:
+        from PIL import Image
+        from torchvision.transforms.functional import to_pil_image
+
+        if isinstance(image, torch.Tensor):
+            if image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] not in (1, 3):
+                raise ValueError(f"expected a uint8 tensor (1 or 3, height, width), got {image.dtype} "
+                                 f"{tuple(image.shape)}")
+            image = to_pil_image(image)
+        if not isinstance(image, Image.Image):
+            raise TypeError(f"expected a PIL image or a uint8 tensor, got {type(image).__name__}")
+        image = image.convert("L" if self.channels == 1 else "RGB")
+        return eval_transform(self.as_record())(image)
 
 
 def make_transform(spec: DatasetSpec, config: DataConfig, train: bool):
+    if not train:
+        return eval_transform(preprocessing(spec, config.image_size, config.in_channels))
     size = config.image_size
     steps: list = []
     if spec.resize_crop:
-        if train:
-            steps += [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
-        else:
-            steps += [transforms.Resize(int(round(size / 0.875))), transforms.CenterCrop(size)]
+        steps += [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
     else:
         steps.append(transforms.Resize((size, size)))
-        if train and spec.augment:
+        if spec.augment:
             steps += [transforms.RandomCrop(size, padding=size // 8), transforms.RandomHorizontalFlip()]
     steps += [transforms.ToTensor(), transforms.Normalize(spec.mean, spec.std)]
     if spec.channels != config.in_channels:

@@ -7,10 +7,12 @@ not import torch; each command imports what it needs when it runs.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
-from zoo.core.errors import ZooError
+from zoo.core.errors import StorageError, ZooError
 
 INTERRUPTED_EXIT = 130
 
@@ -83,7 +85,7 @@ def _what_was_recorded() -> str:
 @click.version_option(package_name="zoo", prog_name="zoo")
 @click.option("--strict-plugins", is_flag=True, envvar="ZOO_STRICT_PLUGINS",
               help="Fail when any plugin fails to load, instead of reporting it in `zoo plugins`.")
-@click.option("--registry", type=click.Path(file_okay=False), envvar="ZOO_REGISTRY",
+@click.option("--registry", envvar="ZOO_REGISTRY", metavar="DIRECTORY",
               help="Registry directory (default: $ZOO_HOME/registry).")
 @click.pass_context
 def main(ctx: click.Context, strict_plugins: bool, registry: str | None) -> None:
@@ -110,6 +112,9 @@ def main(ctx: click.Context, strict_plugins: bool, registry: str | None) -> None
     from zoo.cli import progress
     from zoo.context import Context
 
+    if registry and Path(registry).expanduser().is_file():
+        source = "ZOO_REGISTRY" if ctx.get_parameter_source("registry") == ParameterSource.ENVIRONMENT else "--registry"
+        raise StorageError(f"{registry} ({source}) is a file, not a directory: give the registry's directory")
     # Built once; every command, listing or job, takes its registry, plugins and progress from it.
     ctx.obj = Context.from_environment(registry=registry, strict_plugins=strict_plugins or None,
                                        progress=progress.from_environment())

@@ -11,18 +11,15 @@ from zoo.cli.catalog import json_option
 from zoo.cli.output import echo_json
 from zoo.cli.session import context
 
+# Checked by click here, to name the option; the jobs check the same bounds for Python callers.
+from zoo.jobs.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE, MAX_LR, MAX_THREADS
+
 
 def command_line() -> str:
     """The command as the user typed it, recorded with results so they can be made again."""
     return shlex.join(["zoo", *click.get_current_context().meta.get("zoo.argv", sys.argv[1:])])
 
 
-# Bounds on what a user can ask for, checked before any work: beyond them torch crashes outright (a thread pool of
-# 100,000 segfaults) or allocates without end; an artifact's schema allows at most 4096 pixels.
-MAX_IMAGE_SIZE = 1024
-MAX_BATCH_SIZE = 1024
-MAX_THREADS = 256
-MAX_LR = 10.0
 
 
 def positive(ctx, param, value):

@@ -223,6 +223,45 @@ def bench_command(reference, batch_sizes, threads, runs, runtime_list, record, a
         click.echo(f"recorded as {entry.ref}")
 
 
+@click.command("predict")
+@click.argument("reference", metavar="NAME[@VERSION]")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@click.option("--top-k", "-k", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="How many classes to show per image.")
+@json_option
+def predict_command(reference, images, top_k, as_json):
+    """Classify image files with a registry model: the top classes and their scores, per image.
+
+    IMAGE is a file (PNG, JPEG, ... of any size, colour or grey), a directory
+    (its images) or a quoted glob pattern. Each image is fed the way the model's
+    config.json says it was trained (resize or crop, grey or RGB, normalisation),
+    so no dataset needs to be installed. A file that cannot be read is reported
+    on its own line; the others are still classified, and the exit code is 2.
+
+    \b
+    Examples:
+      zoo predict mobilenet_v2-int8 shirt.png boot.jpg
+      zoo predict resnet18-int8 photos/ --top-k 5 --json
+    """
+    from zoo.jobs.predict import predict
+
+    results = predict(reference, images, top_k, context())
+    failed = [r for r in results if "error" in r]
+    if as_json:
+        echo_json(results)
+    else:
+        rows = [[r["image"], ", ".join(f"{p['label']} {p['score']:.1f} %" for p in r["predictions"])]
+                for r in results if "predictions" in r]
+        if rows:
+            click.echo(tables.render(["image", f"top {top_k} (softmax %)"], rows))
+    for result in failed:
+        click.echo(f"Error: {result['error']}", err=True)
+    if failed:
+        sys.exit(2)
+    if not results:
+        raise click.UsageError("no image files found in " + ", ".join(images))
+
+
 @click.command("export")
 @click.argument("reference", metavar="NAME[@VERSION]")
 @click.option("--format", "fmt", type=click.Choice(["torchscript", "onnx"]), default="torchscript", show_default=True)
@@ -303,5 +342,6 @@ def reindex_command():
     click.echo(f"indexed {len(entries)} version(s) of {len({e.name for e in entries})} name(s) in {registry.root}")
 
 
-COMMANDS = (list_command, show_command, compare_command, eval_command, bench_command, export_command, rm_command,
+COMMANDS = (list_command, show_command, compare_command, eval_command, bench_command, predict_command, export_command,
+            rm_command,
             reindex_command)

@@ -102,6 +102,10 @@ class HubNotFoundError(HubError):
     """No such repository, revision or file on the Hub (or not one this token may read)."""
 
 
+class HubMetadataError(HubError):
+    """The Hub refused a model card's YAML metadata (README.md front matter): its message names the field."""
+
+
 class HubAuthError(HubError):
     """The Hub refused the token, or the token may not do what was asked."""
 

@@ -15,6 +15,22 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 # A qualified class name: dotted Python identifiers, at least a module and a class.
 QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 METHODS = ("static", "qat", "dynamic")
+# A Hugging Face Hub repository id: NAMESPACE/NAME (or a canonical NAME), as huggingface_hub validates them.
+HUB_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def check_hub_repo_id(kind: str, owner: str, value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not HUB_REPO_ID.match(value) or ".." in value
+                              or value.endswith((".git", "."))):
+        raise ValueError(f"{owner}: {kind} {value!r} is not a Hugging Face Hub repository id (NAMESPACE/NAME)")
+
+
+def check_license(owner: str, value: str | None) -> None:
+    from zoo.core.licenses import HUB_LICENSES
+
+    if value is not None and value not in HUB_LICENSES:
+        raise ValueError(f"{owner}: license {value!r} is not one the Hugging Face Hub accepts (e.g. apache-2.0, mit, "
+                         "bsd-3-clause, cc-by-4.0, other; see zoo.core.licenses.HUB_LICENSES)")
 
 
 def check_name(kind: str, name: str) -> None:
@@ -37,6 +53,11 @@ class KnownWeights:
     reading it is costly.
     ``published_as`` is the short name that ``zoo pull NAME`` records quantized
     weights under as a registry model (e.g. ``resnet18-int8``).
+    ``license`` is the weights' terms as a Hub licence identifier (``bsd-3-clause``,
+    ``apache-2.0``, ``other``...; ``zoo.core.licenses.HUB_LICENSES``): every model
+    made from them carries it. ``hub_repo`` is the Hub model repository the
+    weights are published in (``NAMESPACE/NAME``), if any: model cards then name
+    it as their ``base_model``.
     """
 
     name: str
@@ -54,9 +75,13 @@ class KnownWeights:
     )
     recipe: str = ""
     published_as: str | None = None
+    license: str | None = None
+    hub_repo: str | None = None
 
     def __post_init__(self) -> None:
         check_name("weights", self.name)
+        check_license(f"weights {self.name!r}", self.license)
+        check_hub_repo_id("hub_repo", f"weights {self.name!r}", self.hub_repo)
         if self.published_as is not None:
             check_name("published", self.published_as)
             # A published name becomes a registry model, which only quantized weights can be.
@@ -312,7 +337,12 @@ class DatasetSpec:
     ``(image, label)``. ``root`` is the directory zoo keeps the dataset in, or
     the path the user gave when ``needs_path`` is true. ``num_classes`` may be
     None when only the data tells (an ImageFolder); then ``count_classes(root)``
-    must tell it.
+    must tell it. ``labels`` names the classes in index order: a tuple, or
+    ``labels(root)`` returning one when only the data tells (an ImageFolder's
+    folder names); models made on the dataset carry them in config.json.
+    ``hub_id`` is the dataset's Hugging Face Hub repository
+    (``zalando-datasets/fashion_mnist``), if it has one: model cards list it
+    under ``datasets``.
     """
 
     name: str
@@ -329,9 +359,19 @@ class DatasetSpec:
     count_classes: Callable[[str], int] | None = None
     obtain: str = ""
     splits: tuple[str, ...] = ("train", "test")
+    hub_id: str | None = None
+    labels: tuple[str, ...] | Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         check_name("dataset", self.name)
+        check_hub_repo_id("hub_id", f"dataset {self.name!r}", self.hub_id)
+        if isinstance(self.labels, tuple):
+            if not all(isinstance(label, str) for label in self.labels):
+                raise ValueError(f"dataset {self.name!r}: labels must be strings")
+            if self.num_classes is not None and len(self.labels) != self.num_classes:
+                raise ValueError(f"dataset {self.name!r}: {len(self.labels)} labels for {self.num_classes} classes")
+        elif self.labels is not None and not callable(self.labels):
+            raise ValueError(f"dataset {self.name!r}: labels must be a tuple of strings or a callable")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise ValueError(f"dataset {self.name!r}: mean and std need one value per channel")
         if self.num_classes is None and self.count_classes is None:

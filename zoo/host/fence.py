@@ -154,6 +154,7 @@ def fence_spec(spec: Any, plugin: str) -> Any:
         return dataclasses.replace(
             spec, build=build_fenced_items,
             count_classes=None if count is None else fenced(count, plugin, f"count_classes of {dataset}"),
+            labels=fenced(spec.labels, plugin, f"labels of {dataset}") if callable(spec.labels) else spec.labels,
         )
     if isinstance(spec, BackendSpec):
         # load() stays as it is: the catalog tells a missing library (ImportError) from a failing plugin itself.

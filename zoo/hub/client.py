@@ -113,6 +113,8 @@ def push(registry: Registry, reference: str, repo: str | None = None, private: b
     with _client(progress):
         repo_id = _push_repo(api, entry.name, repo)
         with hub_errors(repo_id, revision):
+            # Before anything is created: a card the Hub would refuse leaves no empty repository behind.
+            _check_metadata(files[artifact.README_FILE], repo_id)
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
             # create_repo leaves an existing repository as it is: never put a model meant to be private in a public one.
             if private and not api.model_info(repo_id).private:
@@ -133,6 +135,29 @@ def push(registry: Registry, reference: str, repo: str | None = None, private: b
     url = printable(without_credentials(str(info.commit_url)))
     # Unchanged, the client returns the revision's head, which already holds this version.
     return Pushed(entry.name, entry.version, repo_id, branch, info.oid, url, changed)
+
+
+def _check_metadata(readme: bytes, repo_id: str) -> None:
+    """Ask the Hub to validate the model card's metadata, as it will when the README.md is committed.
+
+    Raises:
+        HubMetadataError: naming the first field the Hub refused.
+    """
+    import json
+
+    from huggingface_hub import ModelCard
+
+    from zoo.hub.errors import metadata_refused
+
+    try:
+        ModelCard(readme.decode("utf-8")).validate(repo_type="model")
+    except ValueError as exc:
+        text = str(exc)
+        try:
+            messages = [error.get("message", "") for error in json.loads(text).get("errors", [])]
+        except (ValueError, AttributeError):
+            messages = [line.strip("- ") for line in text.splitlines() if line.strip()]
+        raise metadata_refused(repo_id, printable(messages[0] if messages else text)) from None
 
 
 def _describe(card: dict) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from zoo.core.errors import (  # noqa: F401 (re-exported: the Hub's errors are named here too)
     HubAuthError,
     HubError,
+    HubMetadataError,
     HubNotFoundError,
     HubUnreachableError,
     ZooError,
@@ -42,6 +43,18 @@ def _first_line(text: object) -> str:
 
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return printable(redact_urls(lines[0]))[:300] if lines else ""
+
+
+# The Hub's message for a licence lists every identifier it accepts: more than a line can hold.
+MAX_REASON = 240
+
+
+def metadata_refused(what: str, reason: str) -> HubMetadataError:
+    """The one-line error for model card metadata the Hub refused, ``reason`` being the Hub's first message."""
+    if len(reason) > MAX_REASON:
+        reason = reason[:MAX_REASON].rsplit(",", 1)[0] + ", …]" if reason.count("[") else reason[:MAX_REASON] + "…"
+    return HubMetadataError(f"the Hub refused the model card (README.md metadata) for {what}: {reason}; "
+                            "nothing was pushed")
 
 
 def translate(exc: BaseException, what: str, revision: str | None) -> ZooError | None:
@@ -83,6 +96,8 @@ def translate(exc: BaseException, what: str, revision: str | None) -> ZooError |
             return HubAuthError(f"the Hub refused access to {what} (HTTP 403): your token may not write there; "
                                 "use a token with write access, or --repo in your own namespace")
         reason = _first_line(exc.server_message) or _first_line(exc)
+        if status == 400 and "metadata" in reason.lower():
+            return metadata_refused(what, reason.removeprefix("Invalid metadata in README.md:").strip())
         return HubError(f"the Hub answered HTTP {status} for {what}: {reason}")
     if isinstance(exc, errors.HFValidationError):
         return HubError(f"invalid Hub reference {what}: {_first_line(exc)}")

@@ -56,6 +56,19 @@ def find(name: str, catalog) -> Found | None:
     return matches[0] if matches else None
 
 
+def _labels(catalog, dataset: str, num_classes: int) -> tuple[str, ...] | None:
+    """The dataset's class names where they need no data on disk (ImageNet's come with torchvision)."""
+    from zoo import data
+
+    spec = catalog.datasets.get(dataset)
+    if spec is None:
+        return None
+    try:
+        return data.labels_of(spec, None, num_classes)
+    except Exception:  # noqa: BLE001  a labels(root) that needs the data: the model is recorded without names
+        return None
+
+
 def _figures(found: Found, weights: KnownWeights | None) -> dict | None:
     return dict(weights.get_metrics().get(found.weights.dataset) or {}) if weights else None
 
@@ -148,6 +161,7 @@ def pull(found: Found, context: Context | None = None, latency_runs: int = 50):
         "metrics": {"top1": figures["top1"], "top5": figures["top5"], "size_bytes": len(model_bytes),
                     "latency": {**speed["int8"][fastest["int8"]], "engine": preset.engine}},
         **card_fields(speed),
+        **({"license": weights.license} if weights.license else {}),
         "published": {
             "plugin": found.plugin, "weights": weights.name, "source": weights.source, "recipe": weights.recipe,
             "figures": f"top-1/top-5 as published with {weights.source}, not measured by zoo; "
@@ -167,6 +181,6 @@ def pull(found: Found, context: Context | None = None, latency_runs: int = 50):
                               "latency": {**speed["float"][fastest["float"]], "engine": None}}
     entry = record(registry, name=found.name, kind="int8", state_dict=backend.state_dict(model), result=result,
                    catalog=catalog, spec=spec, preset=preset, backend=BACKEND, in_channels=spec.in_channels,
-                   model=model)
+                   model=model, labels=_labels(catalog, weights.dataset, weights.num_classes))
     _, card, _ = registry.open(entry)
     return Pulled(entry, card, source)

@@ -25,6 +25,7 @@ from zoo.core.specs import Preset
 from zoo.core.versions import versions
 from zoo.evaluation import accuracy, agreement
 from zoo.host.fence import running_model
+from zoo.jobs import limits
 from zoo.jobs.selection import Selection, select
 from zoo.quantization import pipeline
 from zoo.runtimes.speed import card_fields, compare
@@ -40,6 +41,14 @@ class LatencyOptions:
     warmup: int = 10
     # the runtimes to time float and int8 in (see zoo.runtimes); those that cannot run a model are skipped
     runtimes: tuple[str, ...] = runtimes.QUICK
+
+    def __post_init__(self) -> None:
+        limits.whole("latency batch size", self.batch_size, high=limits.MAX_BATCH_SIZE)
+        limits.whole("threads", self.threads, high=limits.MAX_THREADS)
+        limits.whole("latency runs", self.runs)
+        limits.whole("warm-up runs", self.warmup, low=0)
+        if isinstance(self.runtimes, str) or not self.runtimes:
+            raise SettingError(f"runtimes must be a non-empty tuple of runtime names, got {self.runtimes!r}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,21 @@ class QuantizeOptions:
     fused_baseline: bool = False
     seed: int = 0
     command: str = ""
+
+    def __post_init__(self) -> None:
+        """Every number checked before any work, as the command line's options are.
+
+        Raises:
+            SettingError: naming the setting, its value and the range it must be in.
+        """
+        limits.whole("image size", self.image_size, high=limits.MAX_IMAGE_SIZE)
+        limits.whole("calibration images", self.calibration_images)
+        limits.whole("eval limit", self.eval_limit)
+        limits.whole("eval batch size", self.eval_batch_size, high=limits.MAX_BATCH_SIZE)
+        limits.whole("seed", self.seed, low=0, high=limits.MAX_SEED)
+        for key in ("epochs", "batches_per_epoch", "batch_size", "freeze_bn_after", "freeze_observers_after"):
+            limits.whole(f"QAT {key.replace('_', ' ')}", self.qat.get(key))
+        limits.rate("QAT learning rate", self.qat.get("lr"))
 
 
 @dataclass

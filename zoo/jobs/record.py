@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from zoo import data
+from zoo.core import licenses
+from zoo.core.licenses import package_license
 from zoo_registry import artifact, names
 from zoo_registry.config import backend_of, make_config
 from zoo_registry.store import Entry, Registry
@@ -19,7 +22,8 @@ def plugin_info(catalog, arch: str) -> dict[str, Any]:
 
 
 def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, result: Mapping[str, Any], catalog,
-           spec, preset=None, backend: str | None = None, in_channels: int, model=None) -> Entry:
+           spec, preset=None, backend: str | None = None, in_channels: int, model=None,
+           labels: Sequence[str] | None = None) -> Entry:
     """Write one version: the state dict through the codec, its config, its card and model card.
 
     Given the int8 ``model`` itself, first check that it reloads bit-identically.
@@ -27,15 +31,32 @@ def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, res
     from zoo_registry import codec
     names.check_name(name)
     plugin = plugin_info(catalog, spec.name)
+    dataset = catalog.datasets.get(result["dataset"]["name"])
+    image_size = result["dataset"]["image_size"]
+    if dataset is not None and labels is None and not callable(dataset.labels):
+        labels = data.labels_of(dataset, None, result["dataset"]["num_classes"])
     config = make_config(kind=kind, arch=spec.name, plugin=plugin, num_classes=result["dataset"]["num_classes"],
-                         image_size=result["dataset"]["image_size"], in_channels=in_channels, preset=preset,
-                         backend=backend, versions=result["versions"])
-    card = {"card_version": CARD_VERSION, "kind": kind, **result, "plugin": plugin}
+                         image_size=image_size, in_channels=in_channels, preset=preset,
+                         backend=backend, versions=result["versions"],
+                         preprocessing=data.preprocessing(dataset, image_size, in_channels) if dataset else None,
+                         labels=labels)
+    card = {"card_version": CARD_VERSION, "kind": kind, **result, "plugin": plugin,
+            # The weights' terms where they are known, else those of the plugin that defines the architecture.
+            "license": result.get("license") or (result.get("parent") or {}).get("license")
+            or package_license(plugin["package"]) or licenses.UNKNOWN}
+    hub_id = _dataset_hub_id(catalog, result["dataset"]["name"])
+    if hub_id:
+        card["dataset"] = {**result["dataset"], "hub_id": hub_id}
     model_bytes = codec.encode(state_dict)
     if model is not None:
         check_reloads(model, model_bytes, config, catalog)
     files = artifact.render(model_bytes, config, card, name)
     return registry.write(files)
+
+
+def _dataset_hub_id(catalog, name: str) -> str | None:
+    spec = catalog.datasets.get(name)
+    return spec.hub_id if spec is not None else None
 
 
 def check_reloads(model, model_bytes: bytes, config: Mapping[str, Any], catalog) -> None:
@@ -67,4 +88,4 @@ def record_quantized(registry: Registry, produced, name: str | None = None) -> E
     return record(registry, name=name or names.default_name(selection.spec.name, "int8"), kind="int8",
                   state_dict=backend.state_dict(produced.model), result=produced.result, catalog=selection.catalog,
                   spec=selection.spec, preset=produced.preset, backend=produced.backend,
-                  in_channels=selection.spec.in_channels, model=produced.model)
+                  in_channels=selection.spec.in_channels, model=produced.model, labels=selection.data.labels)

@@ -15,7 +15,7 @@ from zoo.core import atomic
 from zoo.core.versions import versions
 from zoo.evaluation import accuracy
 from zoo.host.fence import running_model
-from zoo.jobs import weights
+from zoo.jobs import limits, weights
 from zoo.jobs.selection import select
 from zoo.training import FloatRecipe, train_float
 from zoo_registry.names import check_name
@@ -36,6 +36,21 @@ class TrainOptions:
     output: str | None = None
     name: str | None = None
     command: str = ""
+
+    def __post_init__(self) -> None:
+        """Every number checked before any work, as the command line's options are.
+
+        Raises:
+            SettingError: naming the setting, its value and the range it must be in.
+        """
+        limits.whole("image size", self.image_size, high=limits.MAX_IMAGE_SIZE)
+        limits.whole("epochs", self.recipe.epochs)
+        limits.whole("batch size", self.recipe.batch_size, high=limits.MAX_BATCH_SIZE)
+        limits.rate("learning rate", self.recipe.lr)
+        limits.whole("train limit", self.train_limit)
+        limits.whole("eval limit", self.eval_limit)
+        limits.whole("eval batch size", self.eval_batch_size, high=limits.MAX_BATCH_SIZE)
+        limits.whole("seed", self.seed, low=0, high=limits.MAX_SEED)
 
 
 def run_train(options: TrainOptions, context: Context | None = None) -> dict:
@@ -87,7 +102,8 @@ def run_train(options: TrainOptions, context: Context | None = None) -> dict:
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     entry = record(ctx.registry, name=name, kind="float", state_dict=model.state_dict(), result=result,
-                   catalog=selection.catalog, spec=selection.spec, in_channels=selection.spec.in_channels)
+                   catalog=selection.catalog, spec=selection.spec, in_channels=selection.spec.in_channels,
+                   labels=selection.data.labels)
     card = {"name": entry.name, "version": entry.version, "kind": "float",
             "plugin": selection.plugin("model", options.arch), **result}
     if output is not None:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import cast
 
 from zoo.core.errors import IncompatibleError, NoWeightsError, UnknownNameError, WeightsFileError
-from zoo.core.specs import ModelSpec
+from zoo.core.licenses import HUB_LICENSES
+from zoo.core.specs import HUB_REPO_ID, ModelSpec
 from zoo.state_dicts import check_finite_weights, check_state_dict, state_dict_digest
 from zoo_registry.store import Registry
 
@@ -26,10 +27,15 @@ class WeightsChoice:
     image_size: int | None = None
     recipe: str = ""
     info: dict = field(default_factory=dict)
+    # The weights' terms as a Hub licence identifier, and the Hub model repository they come from, where known.
+    license: str | None = None
+    hub_repo: str | None = None
 
     def describe(self) -> dict:
+        """What a card records as its ``parent``."""
+        known = {"license": self.license, "hub_repo": self.hub_repo}
         return {"name": self.name, "source": self.source, "dataset": self.dataset, "recipe": self.recipe,
-                **self.info}
+                **{key: value for key, value in known.items() if value is not None}, **self.info}
 
 
 def trained_name(arch: str, dataset: str) -> str:
@@ -54,6 +60,7 @@ def _from_registry(spec: ModelSpec, reference: str, registry: Registry, catalog)
         name=entry.ref, source=f"zoo registry {entry.ref}",
         dataset=entry.dataset, num_classes=config["num_classes"], image_size=config["image_size"],
         load=lambda: build(config, model_bytes, catalog).state_dict(), recipe=card.get("command", ""),
+        license=card.get("license"),
     )
 
 
@@ -89,7 +96,16 @@ def _read_sidecar(card_path: Path) -> dict:
             allowed = "a text" if kind is str else f"a whole number from 1 to {most}"
             raise WeightsFileError(f"{card_path}: dataset.{key} must be {allowed}, got {str(value)[:40]!r}")
     command = card.get("command", "")
-    return {"dataset": dataset, "command": command if isinstance(command, str) else ""}
+    license = card.get("license")
+    if license is not None and license not in HUB_LICENSES:
+        raise WeightsFileError(f"{card_path}: license {str(license)[:40]!r} is not a Hugging Face Hub licence "
+                               "identifier (e.g. apache-2.0, mit, bsd-3-clause, other)")
+    hub_repo = card.get("hub_repo")
+    if hub_repo is not None and (not isinstance(hub_repo, str) or not HUB_REPO_ID.match(hub_repo)):
+        raise WeightsFileError(f"{card_path}: hub_repo {str(hub_repo)[:60]!r} is not a Hugging Face Hub repository id "
+                               "(NAMESPACE/NAME)")
+    return {"dataset": dataset, "command": command if isinstance(command, str) else "", "license": license,
+            "hub_repo": hub_repo}
 
 
 def _load_safetensors(path: Path) -> dict:
@@ -114,6 +130,8 @@ def _from_file(path: Path, name: str | None = None) -> WeightsChoice:
         image_size=dataset.get("image_size"),
         load=lambda: _load_safetensors(path),
         recipe=card.get("command", ""),
+        license=card.get("license"),
+        hub_repo=card.get("hub_repo"),
     )
 
 
@@ -143,7 +161,8 @@ def resolve(spec: ModelSpec, dataset: str, requested: str | None, registry: Regi
     if requested in known:
         w = known[requested]
         recipe = w.recipe
-        return WeightsChoice(w.name, w.source, w.dataset, w.num_classes, w.load, w.image_size, recipe)
+        return WeightsChoice(w.name, w.source, w.dataset, w.num_classes, w.load, w.image_size, recipe,
+                             license=w.license, hub_repo=w.hub_repo)
     quantized = [w.name for w in spec.weights if w.quantized]
     if requested in quantized:
         raise IncompatibleError(

@@ -122,7 +122,7 @@ def measure(runners: Mapping[str, Callable], example: torch.Tensor, *, thread_co
             for _ in range(warmup):
                 runner(example)
         meter = LoadMeter().start()
-        with progress.steps(range(runs), f"timing {', '.join(runners)}") as steps:
+        with progress.steps(range(runs), f"timing {len(runners)} runners side by side") as steps:
             for _ in steps:
                 order.shuffle(names)
                 for name in names:
