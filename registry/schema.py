@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from zoo.core.errors import IntegrityError
+from zoo.core.errors import IntegrityError, SchemaVersionError
 from zoo.core.licenses import HUB_LICENSES
 from zoo.core.specs import HUB_REPO_ID
 
@@ -92,6 +92,7 @@ class InRuntime(_Lenient):
 class Accuracy(_Lenient):
     top1: Percent
     top5: Percent
+    ties: Percent | None = None  # images whose top class is shared, percent (zoo.evaluation)
 
 
 class Figures(Accuracy):
@@ -141,7 +142,7 @@ class Load(_Lenient):
 class Card(_Lenient):
     name: Name
     version: Annotated[str, Field(pattern=_HEX64)]
-    card_version: Annotated[int, Field(ge=1, le=1)]
+    card_version: Annotated[int, Field(ge=1)]
     kind: Literal["int8", "float"]
     arch: Name
     preset: Name | None = None
@@ -157,6 +158,8 @@ class Card(_Lenient):
     speedup: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     load: Load | None = None
     parent: dict[Name, Text | None] | None = None
+    # How top-1/top-5 counted ties for the top classes (zoo.evaluation); cards made before it say nothing: argmax.
+    top_k_rule: Name | None = None
     # A Hub licence identifier (zoo.core.licenses); cards made before zoo recorded one have none.
     license: Literal[HUB_LICENSES] | None = None  # type: ignore[valid-type]
     published: dict[Name, Text | None] | None = None
@@ -280,7 +283,21 @@ def parse(data: bytes, file_name: str, label: str) -> dict:
     return value
 
 
+# The newest card.json this zoo reads (zoo.jobs.record writes it).
+CARD_VERSION = 1
+
+
 def check_card(card: dict, label: str) -> Card:
+    """card.json through its schema, after its version: a newer one is one line asking for a newer zoo.
+
+    Raises:
+        SchemaVersionError: card_version is newer than this zoo reads.
+        IntegrityError: a field breaks the schema (naming it).
+    """
+    version = card.get("card_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > CARD_VERSION:
+        raise SchemaVersionError(f"{label}: card.json was made by a newer zoo (card version {version}); this zoo "
+                                 f"reads up to version {CARD_VERSION}: upgrade zoo")
     return _validated(Card, card, "card.json", label)
 
 

@@ -1,7 +1,7 @@
 """Artifacts written by earlier zoo versions still load, and compute what they computed then.
 
-tests/artifacts_v1/ holds one artifact of each kind made by zoo's artifact
-version 1 (see its make.py), with the outputs that zoo computed on a fixed input.
+tests/artifacts_v1/ and tests/artifacts_v2/ hold one artifact of each kind made by zoo's artifact versions 1 and 2
+(see their make.py), with the outputs that zoo computed on a fixed input.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ import torch
 
 from tests.artifacts_v1 import fixture_plugin
 from tests.artifacts_v1.make import KINDS, probe
+from tests.artifacts_v2.make import KINDS as KINDS_V2
+from tests.artifacts_v2.make import LABELS
 from zoo.host.plugins import PluginHost
 from zoo_registry import artifact
 from zoo_registry.loading import load_directory
 from zoo_registry.store import Registry
 
 V1 = Path(__file__).resolve().parent / "artifacts_v1"
+V2 = Path(__file__).resolve().parent / "artifacts_v2"
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +34,21 @@ def catalog():
     return host.catalog(strict=True)
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_a_version_1_artifact_loads_and_computes_as_before(kind, catalog, tmp_path):
+@pytest.mark.parametrize("version, kind", [(1, kind) for kind in sorted(KINDS)] + [(2, kind) for kind in sorted(KINDS_V2)])
+def test_an_earlier_artifact_loads_and_computes_as_before(version, kind, catalog, tmp_path):
     directory = tmp_path / kind
-    shutil.copytree(V1 / kind, directory)
-    assert json.loads((directory / artifact.CONFIG_FILE).read_text())["artifact_version"] == 1
+    shutil.copytree((V1 if version == 1 else V2) / kind, directory)
+    assert json.loads((directory / artifact.CONFIG_FILE).read_text())["artifact_version"] == version
     # Through the registry, as a version recorded by the earlier zoo would be read.
     registry = Registry(tmp_path / "registry")
     entry = registry.add(_artifact_only(directory, tmp_path / "staged"))
     model, config, card = load_directory(registry.directory(entry.name, entry.version), catalog=catalog)
-    backend = config.get("mode")  # version 1 named the backend "mode"
+    backend = config.get("backend") or config.get("mode")  # version 1 named the backend "mode"
+    if version == 2:
+        from zoo.jobs.predict import preprocess_of
+
+        preprocess = preprocess_of(config, card, catalog)
+        assert (preprocess.labels, preprocess.image_size, card["top_k_rule"]) == (LABELS, 16, "fractional-ties")
     engine = catalog.backend(backend).engine(config["engine"]) if backend else contextlib.nullcontext()
     with engine, torch.no_grad():
         outputs = model(probe())

@@ -127,7 +127,8 @@ def test_push_pull_round_trip_gives_the_same_model(hub_server, hub_env, source, 
     evaluated = zoo_cli(hub_env, dest, "eval", NAME, "--json")
     outputs.append(evaluated)
     outcome = ok_json(evaluated)
-    assert outcome["matches"] and outcome["images"] == EVAL_IMAGES and outcome["measured"] == outcome["card"]
+    assert outcome["matches"] and outcome["images"] == EVAL_IMAGES
+    assert {k: outcome["measured"][k] for k in ("top1", "top5")} == outcome["card"]
 
     # The token went to the server and nowhere else: not in any output, registry file or cache file.
     for result in outputs:

@@ -150,6 +150,18 @@ def test_an_artifact_from_a_newer_zoo_is_refused(registry, produced):
         registry.write(files)
 
 
+def test_a_card_from_a_newer_zoo_is_refused_in_one_line(registry, produced):
+    from zoo_registry.schema import CARD_VERSION
+
+    entry = record_quantized(registry, produced, "future-card")
+    config, card, model_bytes = registry.open(entry)
+    content = {k: v for k, v in card.items() if k not in artifact.DERIVED_CARD_FIELDS}
+    files = artifact.render(model_bytes, config, {**content, "card_version": CARD_VERSION + 1}, "future-card")
+    with pytest.raises(zoo.SchemaVersionError, match=f"made by a newer zoo \\(card version {CARD_VERSION + 1}\\).*"
+                                                     "upgrade zoo"):
+        registry.write(files)
+
+
 def test_an_index_from_a_newer_zoo_is_refused(registry, produced):
     record_quantized(registry, produced, "x")
     with sqlite3.connect(registry.index_path) as db:
@@ -343,5 +355,7 @@ def test_compare_lists_the_float_parent_once_then_each_model_with_its_runtime(re
     assert [r["method"] for r in rows] == ["float", "static PTQ fbgemm-histogram", "static PTQ fbgemm-minmax"]
     assert all(r["runtime"] == "eager" for r in rows)
     table = runner.invoke(main, ["--registry", str(registry.root), "compare", "a-histogram", "a-minmax"]).stdout
-    assert table.splitlines()[1].split() == ["model", "method", "top-1", "top-5", "size", "p50", "runtime"]
-    assert "CPU: " in table.splitlines()[-1]
+    assert table.splitlines()[1].split() == ["model", "method", "top-1", "top-5", "ties", "size", "p50", "runtime"]
+    assert "CPU: " in table.splitlines()[-1] and table.splitlines()[-2].startswith("ties: images whose top class")
+    assert [r["ties"] for r in rows] == [produced.result["baseline"]["ties"], produced.result["metrics"]["ties"],
+                                         minmax.result["metrics"]["ties"]]

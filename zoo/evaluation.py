@@ -1,4 +1,14 @@
-"""Top-1/top-5 accuracy over a data loader, and how far two models' predictions agree."""
+"""Top-1/top-5 accuracy over a data loader, and how far two models' predictions agree.
+
+An int8 classifier's outputs are quantized, so on some images two or more
+classes share the top value. How such a tie is broken would decide top-1 (by
+a few points on a weak model), so zoo breaks none: a k-way tie at the top-k
+boundary counts as the fraction of the tied classes that fit in the top k,
+which is the expected hit rate of breaking the tie uniformly at random. It
+favours no class (permuting the classes changes nothing) and equals plain
+top-k when there is no tie. The tie rate (images whose top class is shared)
+is reported beside the figures.
+"""
 
 from __future__ import annotations
 
@@ -10,32 +20,58 @@ from torch.utils.data import DataLoader
 
 from zoo.core.progress import QUIET, Progress
 
+# Recorded in every card (``top_k_rule``), so a figure says how it was counted.
+TOP_K_RULE = "fractional-ties"
+
+
+def top_k_credit(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
+    """Each image's credit for having its target among the top ``k`` classes: 1 above the k-th largest value, 0
+    below it, and for a target tied with others at the k-th value, (places left in the top k) / (classes tied there).
+
+    ``logits``: (images, classes); ``targets``: (images,) class indices. Returns a float64 tensor (images,) in 0..1.
+    """
+    k = min(k, logits.shape[1])
+    values = logits.double()
+    kth = values.topk(k, dim=1).values[:, -1:]
+    above = (values > kth).sum(dim=1)
+    at = (values == kth).sum(dim=1)
+    target = values.gather(1, targets.view(-1, 1)).squeeze(1)
+    kth = kth.squeeze(1)
+    shared = (k - above).double() / at.double()
+    return torch.where(target > kth, 1.0, torch.where(target == kth, shared, 0.0))
+
+
+def top_tied(logits: torch.Tensor) -> torch.Tensor:
+    """Per image (boolean, shape (images,)): whether two or more classes share the largest output."""
+    return (logits == logits.max(dim=1, keepdim=True).values).sum(dim=1) > 1
+
 
 @torch.inference_mode()
 def accuracy(model, loader: DataLoader, label: str = "evaluating", keep_logits: bool = False, *,
              progress: Progress = QUIET) -> dict:
-    """Percent of images whose label is the top prediction (top1) or among the top five (top5).
+    """Top-1 and top-5 accuracy in percent, ties counted by ``top_k_credit`` (the module's rule), and the tie rate.
 
-    ``model`` is an nn.Module (put in eval mode) or any callable from a float32 image batch to logits. With
-    ``keep_logits``, the result also holds ``logits``: every image's outputs, a float32 tensor (images, classes).
+    ``model`` is an nn.Module (put in eval mode) or any callable from a float32 image batch to logits. Returns
+    {top1, top5, ties: percent of images whose top class is shared, images}. With ``keep_logits``, the result
+    also holds ``logits``: every image's outputs, a float32 tensor (images, classes).
     """
     if isinstance(model, nn.Module):
         model.eval()
-    correct1 = correct5 = seen = 0
+    correct1 = correct5 = 0.0
+    seen = tied = 0
     kept = []
     with progress.steps(loader, label) as batches:
         for images, targets in batches:
             logits = model(images)
             if keep_logits:
                 kept.append(logits.float())
-            k = min(5, logits.shape[1])
-            top = logits.topk(k, dim=1).indices
-            hits = top.eq(targets.view(-1, 1))
-            correct1 += hits[:, 0].sum().item()
-            correct5 += hits.any(dim=1).sum().item()
+            correct1 += top_k_credit(logits, targets, 1).sum().item()
+            correct5 += top_k_credit(logits, targets, 5).sum().item()
+            tied += int(top_tied(logits).sum().item())
             seen += targets.numel()
-    result: dict[str, Any] = ({"top1": 0.0, "top5": 0.0, "images": 0} if seen == 0 else
-              {"top1": round(100.0 * correct1 / seen, 2), "top5": round(100.0 * correct5 / seen, 2), "images": seen})
+    result: dict[str, Any] = ({"top1": 0.0, "top5": 0.0, "ties": 0.0, "images": 0} if seen == 0 else
+                              {"top1": round(100.0 * correct1 / seen, 2), "top5": round(100.0 * correct5 / seen, 2),
+                               "ties": round(100.0 * tied / seen, 2), "images": seen})
     if keep_logits:
         result["logits"] = torch.cat(kept) if kept else torch.empty(0)
     return result

@@ -110,16 +110,17 @@ def comparison_rows(cards: list[dict]) -> list[dict]:
                 parents.add(parent)
                 b = card["baseline"]
                 rows.append({"model": f"float ({card['parent']['name']})", "method": "float",
-                             "top1": b["top1"], "top5": b["top5"], "size_bytes": b["size_bytes"],
+                             "top1": b["top1"], "top5": b["top5"], "ties": b.get("ties"), "size_bytes": b["size_bytes"],
                              "p50_ms": b["latency"]["p50_ms"], "runtime": b["latency"].get("runtime", "eager")})
                 if "fused_baseline" in card:
                     f = card["fused_baseline"]
                     rows.append({"model": "fused float", "method": "float", "top1": f["top1"], "top5": f["top5"],
-                                 "size_bytes": None, "p50_ms": None, "runtime": None})
+                                 "ties": f.get("ties"), "size_bytes": None, "p50_ms": None, "runtime": None})
         latency = card["metrics"].get("latency") or {}
         rows.append({"model": f"{card['name']}@{card['version'][:8]}",
                      "method": f"{METHODS[card.get('method')]} {card.get('preset') or ''}".strip(),
                      "top1": card["metrics"]["top1"], "top5": card["metrics"]["top5"],
+                     "ties": card["metrics"].get("ties"),
                      "size_bytes": card["metrics"]["size_bytes"], "p50_ms": latency.get("p50_ms"),
                      "runtime": latency.get("runtime", "eager") if latency else None})
     return rows
@@ -143,10 +144,13 @@ def compare_command(references, as_json):
         return
     datasets = sorted({f"{c['dataset']['name']} {c['dataset']['split']} ({c['dataset']['images']} images)" for c in cards})
     click.echo(f"evaluated on: {'; '.join(datasets)}")
-    click.echo(tables.render(["model", "method", "top-1", "top-5", "size", "p50", "runtime"],
+    click.echo(tables.render(["model", "method", "top-1", "top-5", "ties", "size", "p50", "runtime"],
                              [[r["model"], r["method"], tables.percent(r["top1"]), tables.percent(r["top5"]),
-                               tables.megabytes(r["size_bytes"]), _ms(r["p50_ms"]), r["runtime"]] for r in rows],
-                             align_right=(2, 3, 4, 5)))
+                               tables.percent(r["ties"]), tables.megabytes(r["size_bytes"]), _ms(r["p50_ms"]),
+                               r["runtime"]] for r in rows],
+                             align_right=(2, 3, 4, 5, 6)))
+    click.echo("ties: images whose top class is shared by several classes (int8 outputs are quantized); top-1 and "
+               "top-5 count a tie as the fraction of tied classes that fit (README: Ties)")
     cpus = sorted({c["metrics"]["latency"]["cpu"] for c in cards if (c["metrics"].get("latency") or {}).get("cpu")})
     if cpus:
         click.echo(f"p50: batch 1 latency in each model's fastest runtime as its card records it; CPU: {', '.join(cpus)}")
@@ -171,6 +175,10 @@ def eval_command(reference, data_dir, limit, as_json):
     else:
         for k in ("top1", "top5"):
             click.echo(f"top-{k[-1]}: {outcome['measured'][k]:.2f} % (card: {outcome['card'][k]:.2f} %)")
+        click.echo(f"ties for the top class: {outcome['measured']['ties']:.2f} % of images")
+        if outcome.get("rule_changed"):
+            click.echo("note: this card was measured before zoo counted ties fractionally (it took the first of "
+                       "tied classes), so its figures may differ from these by up to the tie rate")
         click.echo(f"{outcome['images']} {outcome['dataset']} test images; "
                    f"{'matches the card' if outcome['matches'] else 'DOES NOT match the card'}")
     if not outcome["matches"]:

@@ -60,6 +60,9 @@ def comparison(result: dict) -> str:
     lines.append(tables.render(["model", "top-1", "top-5", "size", "runtime", "latency p50", "p90"], rows,
                                align_right=(1, 2, 3, 5, 6)))
     lines += _runtime_lines(result)
+    if int8.get("ties") is not None and base.get("ties") is not None:
+        lines.append(f"ties for the top class: float {base['ties']:.2f} %, int8 {int8['ties']:.2f} % of images; top-1 "
+                     "and top-5 count a k-way tie as the fraction of tied classes that fit")
     lines += [
         "",
         f"latency: median and p90 of {int8_lat['runs']} runs after warm-up, batch {int8_lat['batch_size']}, "

@@ -33,7 +33,7 @@ def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None
         IncompatibleError: the dataset found has another class count than the model.
     """
     from zoo import data
-    from zoo.evaluation import accuracy
+    from zoo.evaluation import TOP_K_RULE, accuracy
 
     ctx = default_context(context)
     registry, catalog = ctx.registry, ctx.catalog
@@ -54,8 +54,10 @@ def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None
     same_images = measured["images"] == card["dataset"]["images"]
     return {
         "name": entry.name, "version": entry.version, "dataset": dataset_spec.name, "images": measured["images"],
-        "measured": {k: measured[k] for k in ("top1", "top5")}, "card": expected,
+        "measured": {k: measured[k] for k in ("top1", "top5", "ties")}, "card": expected,
         "matches": same_images and all(measured[k] == expected[k] for k in expected),
+        # Cards made before the rule was recorded took the first of tied classes (argmax).
+        "rule_changed": card.get("top_k_rule") != TOP_K_RULE,
     }
 
 

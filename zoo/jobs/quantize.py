@@ -23,7 +23,7 @@ from zoo.core.errors import SettingError
 from zoo.core.progress import Progress
 from zoo.core.specs import Preset
 from zoo.core.versions import versions
-from zoo.evaluation import accuracy, agreement
+from zoo.evaluation import TOP_K_RULE, accuracy, agreement
 from zoo.host.fence import running_model
 from zoo.jobs import limits
 from zoo.jobs.selection import Selection, select
@@ -230,10 +230,13 @@ def run_quantize(options: QuantizeOptions, context: Context | None = None) -> Qu
         **({"preset_notes": notes} if notes else {}),
         "dataset": {"name": selection.dataset.name, "split": "test", "images": metrics["images"],
                     "image_size": selection.data.image_size, "num_classes": selection.data.num_classes},
-        "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "size_bytes": int8_size_bytes(int8_model, backend),
+        "top_k_rule": TOP_K_RULE,
+        "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "ties": metrics["ties"],
+                    "size_bytes": int8_size_bytes(int8_model, backend),
                     "latency": {**speed["int8"][fastest["int8"]], "engine": preset.engine},
                     **({"in_runtime": in_runtime} if in_runtime else {})},
-        "baseline": {"top1": baseline["top1"], "top5": baseline["top5"], "size_bytes": float_size_bytes(float_model),
+        "baseline": {"top1": baseline["top1"], "top5": baseline["top5"], "ties": baseline["ties"],
+                     "size_bytes": float_size_bytes(float_model),
                      "latency": {**speed["float"][fastest["float"]], "engine": None}},
         **card_fields(speed),
         **({"fused_baseline": {"top1": fused["top1"], "top5": fused["top5"]}} if fused else {}),

@@ -10,9 +10,8 @@ from zoo.core import licenses
 from zoo.core.licenses import package_license
 from zoo_registry import artifact, names
 from zoo_registry.config import backend_of, make_config
+from zoo_registry.schema import CARD_VERSION
 from zoo_registry.store import Entry, Registry
-
-CARD_VERSION = 1
 
 
 def plugin_info(catalog, arch: str) -> dict[str, Any]:

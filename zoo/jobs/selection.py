@@ -5,6 +5,7 @@ Everything that can be wrong with the names is found here, before any long step 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from zoo import data
@@ -76,5 +77,51 @@ def select(arch: str, dataset: str, requested_weights: str | None, data_dir: str
     choice = weights.resolve(spec, dataset_spec.name, requested_weights, ctx.registry, catalog)
     config = data.resolve(dataset_spec, data_dir, image_size or choice.image_size, spec.in_channels,
                           ctx.datasets_dir)
+    size = runnable_size(spec, config.num_classes, config.image_size, chosen=image_size is not None,
+                         fallback=choice.image_size or spec.input_size, plugin=catalog.owner("model", spec.name))
+    if size != config.image_size:
+        config = dataclasses.replace(config, image_size=size)
     return Selection(spec, dataset_spec, config, choice, catalog)
+
+
+# Sizes tried, smallest first, to tell the user the smallest one a model runs at.
+SIZE_LADDER = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 299, 320, 384, 448, 512)
+
+
+def runnable_size(spec: ModelSpec, num_classes: int, size: int, *, chosen: bool, fallback: int,
+                  plugin: str | None) -> int:
+    """The input size a job runs ``spec`` at: ``size`` when the model runs there; when it does not and the user did
+    not choose it (the dataset's native size), ``fallback`` (the weights' or the model's declared input size).
+
+    Raises:
+        IncompatibleError: the model cannot run at ``size`` (chosen, or with no fallback that works) but does at a
+            larger one, naming the model, the size, why, and the smallest size on ``SIZE_LADDER`` that works. A
+            model that runs at no size is left to the job's probe, which names the plugin's failing code.
+    """
+    import torch
+
+    with torch.random.fork_rng():  # the job's own seeding decides its weights, not this probe
+        model = spec.build(num_classes).eval()
+
+    def why_not(side: int) -> str | None:
+        try:
+            with torch.no_grad():
+                model(torch.zeros(2, spec.in_channels, side, side))
+        except Exception as exc:  # noqa: BLE001  a model's own code: any failure means "not at this size"
+            text = str(exc).strip()
+            return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".strip()
+        return None
+
+    problem = why_not(size)
+    if problem is None:
+        return size
+    if not chosen and fallback != size and why_not(fallback) is None:
+        return fallback
+    smallest = next((side for side in SIZE_LADDER if side > size and why_not(side) is None), None)
+    if smallest is None:
+        # Not a matter of size: the job's own probe of the built model reports it, naming the plugin's code.
+        return size
+    raise IncompatibleError(f"model '{spec.name}' (plugin '{plugin}') cannot run on {size}x{size} inputs "
+                            f"({problem[:200]}); the smallest size that works is {smallest}: pass --image-size "
+                            f"{smallest} or more")
 

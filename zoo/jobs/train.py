@@ -13,7 +13,7 @@ from zoo import data
 from zoo.context import Context, default_context
 from zoo.core import atomic
 from zoo.core.versions import versions
-from zoo.evaluation import accuracy
+from zoo.evaluation import TOP_K_RULE, accuracy
 from zoo.host.fence import running_model
 from zoo.jobs import limits, weights
 from zoo.jobs.selection import select
@@ -91,7 +91,9 @@ def run_train(options: TrainOptions, context: Context | None = None) -> dict:
         "arch": options.arch,
         "dataset": {**selection.data.as_dict(), "split": "test", "images": metrics["images"],
                     "train_images": data.size(train_set)},
-        "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "size_bytes": len(payload)},
+        "top_k_rule": TOP_K_RULE,
+        "metrics": {"top1": metrics["top1"], "top5": metrics["top5"], "ties": metrics["ties"],
+                    "size_bytes": len(payload)},
         "recipe": dataclasses.asdict(options.recipe),
         "history": history,
         "seed": options.seed,
