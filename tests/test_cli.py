@@ -290,3 +290,11 @@ def test_quantize_on_an_image_folder(tmp_path):
     assert result["dataset"] == {"name": "imagefolder", "split": "test", "images": 12, "image_size": 32,
                                  "num_classes": 3}
     assert result["calibration"]["images"] == 6
+
+
+def test_the_size_change_says_larger_when_the_int8_file_outweighs_the_float_one():
+    from zoo.cli.report import size_change
+
+    assert size_change(9_110_000, 2_620_000) == "3.48x smaller"
+    assert size_change(1000, 1280) == "1.28x larger"  # not "0.78x smaller"
+    assert size_change(1000, 1000) == "1.00x smaller"

@@ -50,3 +50,4 @@ def test_accuracy_reports_the_tie_rate_and_equals_plain_top_k_without_ties():
     untied = DataLoader(TensorDataset(logits[1:], targets[1:]), batch_size=2)
     plain = (logits[1:].argmax(1) == targets[1:]).double().mean().item() * 100
     assert accuracy(lambda x: x, untied)["top1"] == round(plain, 2)
+

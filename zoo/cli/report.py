@@ -56,7 +56,7 @@ def comparison(result: dict) -> str:
     rows.append(["int8", tables.percent(int8["top1"]), tables.percent(int8["top5"]), tables.megabytes(int8["size_bytes"]),
                  int8_lat.get("runtime", "eager"), *_ms(int8_lat)])
     rows.append(["change", f"{int8['top1'] - base['top1']:+.2f} pt", f"{int8['top5'] - base['top5']:+.2f} pt",
-                 f"{base['size_bytes'] / int8['size_bytes']:.2f}x smaller", "", _speed_change(result), ""])
+                 size_change(base["size_bytes"], int8["size_bytes"]), "", _speed_change(result), ""])
     lines.append(tables.render(["model", "top-1", "top-5", "size", "runtime", "latency p50", "p90"], rows,
                                align_right=(1, 2, 3, 5, 6)))
     lines += _runtime_lines(result)
@@ -71,6 +71,14 @@ def comparison(result: dict) -> str:
         f"wall time: {result['wall_s']} s",
     ]
     return "\n".join(lines)
+
+
+def size_change(float_bytes: int, int8_bytes: int) -> str:
+    """"3.47x smaller", or "1.28x larger" when the int8 file outweighs the float one (a tiny model, whose
+    quantization parameters cost more than the bytes they save)."""
+    if int8_bytes <= float_bytes:
+        return f"{float_bytes / int8_bytes:.2f}x smaller"
+    return f"{int8_bytes / float_bytes:.2f}x larger"
 
 
 def _speed_change(result: dict) -> str:
@@ -104,7 +112,7 @@ def _runtime_lines(result: dict) -> list[str]:
     if speedup is not None and speedup < 1:
         lines.append(f"int8 is slower than float on this CPU: its fastest runtime ({fastest.get('int8')}) takes "
                      f"{1 / speedup:.2f}x as long as float in {fastest.get('float')}; the int8 model is "
-                     f"{result['baseline']['size_bytes'] / result['metrics']['size_bytes']:.2f}x smaller")
+                     f"{size_change(result['baseline']['size_bytes'], result['metrics']['size_bytes'])}")
     elif speedup is not None:
         lines.append(f"speed-up: int8 in {fastest.get('int8')} against float in {fastest.get('float')}, "
                      "the fastest of each")
