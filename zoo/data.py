@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,15 +94,9 @@ def preprocessing(spec: DatasetSpec, image_size: int, in_channels: int) -> dict[
         or 3 (RGB) as the dataset's images are, mean and std per channel (of pixel values scaled to 0..1),
         in_channels: the model's (a grey image is repeated to fill them)}.
     """
-    return {
-        "image_size": image_size,
-        "resize": "resize_crop" if spec.resize_crop else "resize",
-        **({"crop_ratio": CROP_RATIO} if spec.resize_crop else {}),
-        "channels": spec.channels,
-        "mean": list(spec.mean),
-        "std": list(spec.std),
-        "in_channels": in_channels,
-    }
+    return Preprocess(image_size=image_size, resize="resize_crop" if spec.resize_crop else "resize",
+                      channels=spec.channels, in_channels=in_channels, mean=tuple(spec.mean),
+                      std=tuple(spec.std)).as_record()
 
 
 def eval_transform(preprocess: Mapping[str, Any]):
@@ -165,8 +160,11 @@ class Preprocess:
             image = to_pil_image(image)
         if not isinstance(image, Image.Image):
             raise TypeError(f"expected a PIL image or a uint8 tensor, got {type(image).__name__}")
-        image = image.convert("L" if self.channels == 1 else "RGB")
-        return eval_transform(self.as_record())(image)
+        return self._transform(image.convert("L" if self.channels == 1 else "RGB"))
+
+    @functools.cached_property
+    def _transform(self):
+        return eval_transform(self.as_record())
 
 
 def make_transform(spec: DatasetSpec, config: DataConfig, train: bool):

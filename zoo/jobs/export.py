@@ -9,12 +9,12 @@ of them; otherwise nothing is written.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 from zoo.context import Context, default_context
+from zoo.core import atomic
 from zoo.core.errors import IncompatibleError
 from zoo_registry.loading import load_reference
 
@@ -136,24 +136,9 @@ def _check_images(config: dict, card: dict, count: int, ctx: Context):
         return images, f"{count} random images (the card's dataset is not available here)"
 
 
-def _usual_permissions(path: str) -> None:
-    """What open() would have given the file: mkstemp makes it readable by its owner only."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def _write_bytes(data: bytes, path: Path) -> Path:
     """All or nothing, as ``_write``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        _usual_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_bytes(path, data)
     return path
 
 
@@ -175,13 +160,6 @@ def _write(program, path: Path, extra_files: dict[str, str]) -> Path:
     """All or nothing: a failed or interrupted save leaves no partial file at ``path``."""
     import torch
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.jit.save(program, tmp, _extra_files=extra_files)
-        _usual_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic.replacing(path) as tmp:
+        torch.jit.save(program, str(tmp), _extra_files=extra_files)
     return path
