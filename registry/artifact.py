@@ -18,9 +18,12 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.core.errors import IntegrityError, SchemaVersionError
+
+if TYPE_CHECKING:
+    from zoo_registry.schema import Card, Config
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -53,20 +56,49 @@ def version_digest(model_sha: str, config_sha: str, card: Mapping[str, Any]) -> 
     return sha256(canonical_json({"model": model_sha, "config": config_sha, "card": content}))
 
 
-def render(model_bytes: bytes, config: Mapping[str, Any], card: Mapping[str, Any], name: str) -> dict[str, bytes]:
-    """The four files of a version, with the card completed by its name, version and file digests."""
+def render(model_bytes: bytes, config: Config, card: Mapping[str, Any], name: str) -> dict[str, bytes]:
+    """The four files of a version, with the card completed by its name, version and file digests.
+
+    ``card`` is the card's content without those derived fields. The completed card goes through its schema
+    (``zoo_registry.schema.Card``) before any file is returned, so nothing unreadable is ever written.
+
+    Raises:
+        IntegrityError: the card breaks its schema or does not describe ``config`` (a bug in the job that made it).
+    """
+    from zoo_registry import schema
     from zoo_registry.modelcard import render_readme
 
+    def readme(full: dict) -> bytes:
+        # The README is rendered from the typed card, whose file digests include the README's own: check the card
+        # with stand-in digests to render it; the completed card is checked after.
+        stand_in = {file_name: {"sha256": "0" * 64, "size": 0} for file_name in HASHED_FILES}
+        return render_readme(schema.check_card({**full, "files": stand_in}, name)).encode()
+
+    files, full = _assemble(model_bytes, config.to_dict(), card, name, readme)
+    schema.check_pair(schema.check_card(full, name), config, name)
+    return files
+
+
+def forge(model_bytes: bytes, config: Mapping[str, Any], card: Mapping[str, Any], name: str) -> dict[str, bytes]:
+    """The four files as ``render`` lays them out, digests and all, but whatever the card and config hold: what a
+    hostile or newer artifact looks like, for tests of what zoo refuses. Never used to record a model."""
+    return _assemble(model_bytes, config, card, name, lambda full: f"# {name}\n".encode())[0]
+
+
+def _assemble(model_bytes: bytes, config: Mapping[str, Any], card: Mapping[str, Any], name: str,
+              readme_of) -> tuple[dict[str, bytes], dict]:
     config_bytes = pretty_json(config)
     model_sha, config_sha = sha256(model_bytes), sha256(config_bytes)
+    card = json.loads(json.dumps(card))  # as it will be read back: tuples as lists
     full = {"name": name, "version": version_digest(model_sha, config_sha, card), **card}
-    readme = render_readme(full).encode()
+    readme = readme_of(full)
     full["files"] = {
         MODEL_FILE: {"sha256": model_sha, "size": len(model_bytes)},
         CONFIG_FILE: {"sha256": config_sha, "size": len(config_bytes)},
         README_FILE: {"sha256": sha256(readme), "size": len(readme)},
     }
-    return {MODEL_FILE: model_bytes, CONFIG_FILE: config_bytes, CARD_FILE: pretty_json(full), README_FILE: readme}
+    files = {MODEL_FILE: model_bytes, CONFIG_FILE: config_bytes, CARD_FILE: pretty_json(full), README_FILE: readme}
+    return files, full
 
 
 def parse_json(data: bytes, path: Path) -> dict:
@@ -125,20 +157,26 @@ def verify(directory: Path, card: Mapping[str, Any], label: str) -> dict[str, by
     return contents
 
 
-def read_verified(directory: Path, label: str) -> tuple[dict, dict, bytes]:
+def read_verified(directory: Path, label: str) -> tuple[Config, Card, bytes]:
     """(config, card, model bytes) of the artifact in ``directory``, after checking every file's digest and
     both JSON files against their schemas and each other (``zoo_registry.schema``)."""
     card = read_json(directory / CARD_FILE)
     contents = verify(directory, card, label)
     config = parse_json(contents[CONFIG_FILE], directory / CONFIG_FILE)
     check_config(config, label)
-    check_files(card, config, label)
-    return config, card, contents[MODEL_FILE]
+    typed_card, typed_config = check_files(card, config, label)
+    return typed_config, typed_card, contents[MODEL_FILE]
 
 
-def check_files(card: dict, config: dict, label: str) -> None:
-    """card.json and config.json, each against its schema and both against each other."""
+def check_files(card: dict, config: dict, label: str) -> tuple[Card, Config]:
+    """card.json and config.json, each against its schema and both against each other; the typed views of both.
+
+    Raises:
+        SchemaVersionError: the card was made by a newer zoo.
+        IntegrityError: a field breaks its schema or the two files disagree (naming the field).
+    """
     from zoo_registry import schema
-    schema.check_card(card, label)
-    schema.check_config(config, label)
-    schema.check_pair(card, config, label)
+    typed_card = schema.check_card(card, label)
+    typed_config = schema.check_config(config, label)
+    schema.check_pair(typed_card, typed_config, label)
+    return typed_card, typed_config

@@ -1,7 +1,9 @@
 """config.json: everything needed to rebuild a version's module tree before its weights go in.
 
 The preset is stored in full (engine, method, observers), so a model loads the
-way it was made even if the preset's plugin has since changed or gone.
+way it was made even if the preset's plugin has since changed or gone. Its one
+definition is ``zoo_registry.schema.Config``; ``make_config`` is the one place
+a new one is built.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from zoo.core.errors import SchemaVersionError
-from zoo.core.specs import Observer, Preset
+from zoo.core.specs import Preset
 from zoo_registry.artifact import ARTIFACT_FORMAT, ARTIFACT_VERSION
+from zoo_registry.schema import Config, check_config
 
 KINDS = ("int8", "float")
 
@@ -21,34 +23,20 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
     return dataclasses.asdict(preset)
 
 
-def preset_from_dict(data: Mapping[str, Any]) -> Preset:
-    try:
-        fields = dict(data)
-        for side in ("activation", "weight"):
-            if fields.get(side) is not None:
-                fields[side] = Observer(**fields[side])
-        fields["dynamic_modules"] = tuple(fields.get("dynamic_modules", ()))
-        if fields.get("backends") is not None:
-            fields["backends"] = tuple(fields["backends"])
-        return Preset(**fields)
-    except (TypeError, ValueError) as exc:
-        raise SchemaVersionError(f"config.json holds a preset this zoo cannot read ({exc})") from None
-
-
-def backend_of(config: Mapping[str, Any]) -> str | None:
-    """The backend that made an int8 model; artifact version 1 called it "mode" (eager or fx, both torch.ao)."""
-    return config.get("backend") or config.get("mode")
-
-
 def make_config(*, kind: str, arch: str, plugin: Mapping[str, Any], num_classes: int, image_size: int,
                 in_channels: int, preset: Preset | None, backend: str | None, versions: Mapping[str, str],
-                preprocessing: Mapping[str, Any] | None = None, labels: Sequence[str] | None = None) -> dict:
-    """config.json: what rebuilds the module tree, and how to feed it (``preprocessing``: see
-    ``zoo.data.preprocessing``; ``labels``: the class names in output order, where the dataset has them)."""
+                preprocessing: Mapping[str, Any] | None = None, labels: Sequence[str] | None = None) -> Config:
+    """config.json for a new version: what rebuilds the module tree, and how to feed it (``preprocessing``:
+    see ``zoo.data.preprocessing``; ``labels``: the class names in output order, where the dataset has them).
+
+    Raises:
+        ValueError: ``kind`` is neither int8 nor float.
+        IntegrityError: a value breaks config.json's schema (e.g. labels that do not match ``num_classes``).
+    """
     from zoo_registry import codec
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
-    return {
+    return check_config({
         "format": ARTIFACT_FORMAT,
         "artifact_version": ARTIFACT_VERSION,
         "codec": {"format": codec.FORMAT, "version": codec.CODEC_VERSION},
@@ -58,10 +46,19 @@ def make_config(*, kind: str, arch: str, plugin: Mapping[str, Any], num_classes:
         "num_classes": num_classes,
         "image_size": image_size,
         "in_channels": in_channels,
-        "preset": preset_to_dict(preset) if preset else None,
+        "preset": _json(preset_to_dict(preset)) if preset else None,
         "engine": preset.engine if preset else None,
         "backend": backend,
         "versions": dict(versions),
-        **({"preprocessing": dict(preprocessing)} if preprocessing else {}),
+        **({"preprocessing": _json(dict(preprocessing))} if preprocessing else {}),
         **({"labels": list(labels)} if labels else {}),
-    }
+    }, f"{arch} ({kind})")
+
+
+def _json(value: Any) -> Any:
+    """Tuples as lists, as JSON holds them (the schema reads JSON values strictly)."""
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return value

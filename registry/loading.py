@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from zoo.core.errors import IncompatibleError, MissingPluginError
 from zoo.host.plugins import Catalog, get_catalog
 from zoo_registry import artifact
-from zoo_registry.config import backend_of, preset_from_dict
+from zoo_registry.schema import Card, Config
 
 
-def find_spec(config: Mapping[str, Any], catalog: Catalog):
-    arch = config["arch"]
+def find_spec(config: Config, catalog: Catalog):
+    """The installed ModelSpec of ``config``'s architecture; MissingPluginError naming the package otherwise."""
+    arch = config.arch
     if arch in catalog.models:
         return catalog.models[arch]
-    plugin = config.get("plugin") or {}
-    package = plugin.get("package") or plugin.get("name") or "?"
-    version = f" (version {plugin['version']} made it)" if plugin.get("version") else ""
+    plugin = config.plugin
+    package = plugin.package or plugin.name or "?"
+    version = f" (version {plugin.version} made it)" if plugin.version else ""
     raise MissingPluginError(
-        f"model architecture '{arch}' is provided by plugin '{plugin.get('name', '?')}', which is not installed: "
+        f"model architecture '{arch}' is provided by plugin '{plugin.name or '?'}', which is not installed: "
         f"pip install {package}{version}"
     )
 
 
-def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None = None):
+def build(config: Config, model_bytes: bytes, catalog: Catalog | None = None):
     """The module tree of ``config`` with the weights of ``model_bytes`` loaded, in eval mode."""
     import torch
 
@@ -33,34 +33,33 @@ def build(config: Mapping[str, Any], model_bytes: bytes, catalog: Catalog | None
     from zoo_registry import codec
     catalog = catalog or get_catalog()
     spec = find_spec(config, catalog)
-    if config["kind"] == "float":
+    if config.kind == "float" or config.preset is None:
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            model = spec.build(config["num_classes"])
+            model = spec.build(config.num_classes)
         state = codec.decode(model_bytes)
         from zoo import state_dicts
 
-        state_dicts.check_finite_weights(state, f"float model '{config['arch']}'")
+        state_dicts.check_finite_weights(state, f"float model '{config.arch}'")
         state_dicts.load_strict(model, state)
         return model.eval()
-    preset = preset_from_dict(config["preset"])
+    preset = config.preset.to_spec()
     for name in preset.dynamic_modules:
         # Refused before anything is imported: a downloaded config.json must not choose what zoo runs.
         try:
             catalog.module_type(name)
         except IncompatibleError as exc:
             raise IncompatibleError(f"config.json: preset.dynamic_modules: {exc}") from None
-    backend = catalog.backend(backend_of(config))
+    backend = catalog.backend(config.backend_name)
     backend.check(preset)
     patterns = list(catalog.fusion_patterns.values())
     with backend.engine(preset.engine):
-        model = pipeline.skeleton(spec, preset, backend, config["num_classes"], config["image_size"], patterns,
-                                  catalog)
+        model = pipeline.skeleton(spec, preset, backend, config.num_classes, config.image_size, patterns, catalog)
         backend.load_state_dict(model, codec.decode(model_bytes))
     return model.eval()
 
 
-def check_runs(model, config: Mapping[str, Any], label: str, catalog: Catalog | None = None) -> None:
+def check_runs(model, config: Config, label: str, catalog: Catalog | None = None) -> None:
     """Run ``model`` once on two random images; refuse outputs of the wrong shape or not finite.
 
     Raises IntegrityError naming ``label``: such a model would load, be recorded, and fail or mislead later.
@@ -72,10 +71,10 @@ def check_runs(model, config: Mapping[str, Any], label: str, catalog: Catalog | 
     from zoo.core.errors import IntegrityError
 
     catalog = catalog or get_catalog()
-    size, channels, classes = config["image_size"], config["in_channels"], config["num_classes"]
+    size, channels, classes = config.image_size, config.in_channels, config.num_classes
     images = torch.randn(2, channels, size, size, generator=torch.Generator().manual_seed(0))
-    backend = backend_of(config)
-    engine = catalog.backend(backend).engine(config.get("engine")) if backend else contextlib.nullcontext()
+    backend = config.backend_name
+    engine = catalog.backend(backend).engine(config.engine) if backend else contextlib.nullcontext()
     try:
         with engine, torch.inference_mode():
             outputs = model(images)
@@ -90,13 +89,14 @@ def check_runs(model, config: Mapping[str, Any], label: str, catalog: Catalog | 
         raise IntegrityError(f"{label}: the rebuilt model gives non-finite outputs (NaN or infinity) on a test input")
 
 
-def load_directory(directory: Path, label: str | None = None, catalog: Catalog | None = None):
+def load_directory(directory: Path, label: str | None = None,
+                   catalog: Catalog | None = None) -> tuple[Any, Config, Card]:
     """(model, config, card) from an artifact directory, after checking every file's sha256."""
     config, card, model_bytes = artifact.read_verified(directory, label or str(directory))
     return build(config, model_bytes, catalog), config, card
 
 
-def load_reference(reference: str, registry=None, catalog: Catalog | None = None):
+def load_reference(reference: str, registry=None, catalog: Catalog | None = None) -> tuple[Any, Config, Card]:
     """(model, config, card) of a registry version: NAME for the latest, NAME@DIGEST for one version."""
     from zoo_registry.store import Registry
 

@@ -13,10 +13,8 @@ holds only what the Hub's metadata validation accepts:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from zoo.core.licenses import UNKNOWN
+from zoo_registry.schema import Card, Figures, Latency
 
 LIBRARY_NAME = "zoo"
 METHOD_NAMES = {"static": "static post-training quantization", "qat": "quantization-aware training",
@@ -31,96 +29,94 @@ def _megabytes(size: int | None) -> str:
     return "" if size is None else f"{size / 1e6:.2f} MB"
 
 
-def _ms(latency: Mapping | None) -> str:
-    return f"{latency['p50_ms']:.2f} ms" if latency else ""
+def _ms(latency: Latency | None) -> str:
+    return f"{latency.p50_ms:.2f} ms" if latency else ""
 
 
-def eval_results(card: Mapping[str, Any]) -> list:
+def eval_results(card: Card) -> list:
     from huggingface_hub import EvalResult
 
-    dataset, metrics = card["dataset"], card["metrics"]
+    dataset, metrics = card.dataset, card.metrics
     return [
         EvalResult(task_type="image-classification", task_name="Image Classification",
-                   dataset_type=dataset.get("hub_id") or dataset["name"], dataset_name=dataset["name"],
-                   dataset_split=dataset["split"],
-                   metric_type="accuracy", metric_name=f"top-{k} accuracy", metric_value=metrics[f"top{k}"],
+                   dataset_type=dataset.hub_id or dataset.name, dataset_name=dataset.name,
+                   dataset_split=dataset.split,
+                   metric_type="accuracy", metric_name=f"top-{k} accuracy", metric_value=value,
                    metric_config=f"top{k}")
-        for k in (1, 5)
+        for k, value in ((1, metrics.top1), (5, metrics.top5))
     ]
 
 
-def front_matter(card: Mapping[str, Any]) -> str:
+def front_matter(card: Card) -> str:
     from huggingface_hub import ModelCardData
 
-    tags = ["zoo", "image-classification", card["arch"]]
-    if card.get("kind") == "int8":
-        tags[1:1] = ["quantized", "int8", card["engine"]]
-    hub_id = card["dataset"].get("hub_id")
+    tags = ["zoo", "image-classification", card.arch]
+    if card.kind == "int8" and card.engine:
+        tags[1:1] = ["quantized", "int8", card.engine]
+    hub_id = card.dataset.hub_id
     data = ModelCardData(
-        library_name=LIBRARY_NAME, tags=tags, license=card.get("license") or UNKNOWN,
-        datasets=[hub_id] if hub_id else None, base_model=(card.get("parent") or {}).get("hub_repo"),
-        model_name=card["name"], eval_results=eval_results(card), pipeline_tag="image-classification",
+        library_name=LIBRARY_NAME, tags=tags, license=card.license or UNKNOWN,
+        datasets=[hub_id] if hub_id else None, base_model=(card.parent or {}).get("hub_repo"),
+        model_name=card.name, eval_results=eval_results(card), pipeline_tag="image-classification",
     )
     return data.to_yaml()
 
 
-def _table(card: Mapping[str, Any]) -> list[str]:
-    rows = []
-    if "baseline" in card:
-        b = card["baseline"]
-        rows.append(f"| float | {_percent(b['top1'])} | {_percent(b['top5'])} | {_megabytes(b.get('size_bytes'))} "
-                    f"| {_ms(b.get('latency'))} | {_runtime(b.get('latency'))} |")
-    m = card["metrics"]
-    label = "int8" if card.get("kind") == "int8" else "float"
-    rows.append(f"| {label} | {_percent(m['top1'])} | {_percent(m['top5'])} | {_megabytes(m.get('size_bytes'))} "
-                f"| {_ms(m.get('latency'))} | {_runtime(m.get('latency'))} |")
+def _row(label: str, figures: Figures) -> str:
+    return (f"| {label} | {_percent(figures.top1)} | {_percent(figures.top5)} | {_megabytes(figures.size_bytes)} "
+            f"| {_ms(figures.latency)} | {_runtime(figures.latency)} |")
+
+
+def _table(card: Card) -> list[str]:
+    rows = [_row("float", card.baseline)] if card.baseline else []
+    rows.append(_row("int8" if card.kind == "int8" else "float", card.metrics))
     return ["| model | top-1 | top-5 | size | latency p50 | runtime |", "| --- | ---: | ---: | ---: | ---: | --- |",
             *rows]
 
 
-def _runtime(latency: Mapping[str, Any] | None) -> str:
-    return (latency or {}).get("runtime") or ("eager" if latency else "")
+def _runtime(latency: Latency | None) -> str:
+    return (latency.runtime if latency else None) or ("eager" if latency else "")
 
 
-def _summary(card: Mapping[str, Any]) -> str:
-    if "published" in card:
-        published = card["published"]
-        return (f"`{card['arch']}` int8 weights published as {published['source']}, recorded by zoo "
-                f"(engine `{card['engine']}`). {published['figures'][0].upper()}{published['figures'][1:]}.")
-    if card.get("kind") == "int8":
-        return (f"`{card['arch']}` quantized to int8 by zoo with preset `{card['preset']}` "
-                f"({METHOD_NAMES.get(card['method'], card['method'])}, "
-                f"backend {card.get('backend') or card.get('mode')}, engine `{card['engine']}`).")
-    return f"`{card['arch']}` float weights trained by zoo (`{card.get('command', 'zoo train')}`)."
+def _summary(card: Card) -> str:
+    if card.published:
+        source, figures = card.published.get("source"), card.published.get("figures") or ""
+        return (f"`{card.arch}` int8 weights published as {source}, recorded by zoo "
+                f"(engine `{card.engine}`). {figures[:1].upper()}{figures[1:]}.")
+    if card.kind == "int8":
+        method = card.method or ""
+        return (f"`{card.arch}` quantized to int8 by zoo with preset `{card.preset}` "
+                f"({METHOD_NAMES.get(method, method)}, backend {card.backend_name}, engine `{card.engine}`).")
+    return f"`{card.arch}` float weights trained by zoo (`{card.command or 'zoo train'}`)."
 
 
-def _measured(card: Mapping[str, Any]) -> list[str]:
-    dataset = card["dataset"]
-    images = f", {dataset['images']} images" if dataset.get("images") else ""
-    lines = [f"Accuracy on the {dataset['split']} split of `{dataset['name']}`{images}."]
-    latency = card["metrics"].get("latency")
+def _measured(card: Card) -> list[str]:
+    dataset = card.dataset
+    images = f", {dataset.images} images" if dataset.images else ""
+    lines = [f"Accuracy on the {dataset.split} split of `{dataset.name}`{images}."]
+    latency = card.metrics.latency
     if latency:
-        lines.append(f"Latency: median of {latency.get('runs', '?')} runs, batch {latency['batch_size']}, "
-                     f"{latency['threads']} thread(s), engine `{latency.get('engine')}`, CPU: {latency.get('cpu')}; "
+        lines.append(f"Latency: median of {latency.runs or '?'} runs, batch {latency.batch_size}, "
+                     f"{latency.threads} thread(s), engine `{latency.engine}`, CPU: {latency.cpu}; "
                      "each model in the fastest runtime zoo measured for it.")
-    speedup = card.get("speedup")
-    if speedup is not None and speedup < 1:
-        lines.append(f"On that CPU int8 ran {1 / speedup:.2f}x slower than float in its fastest runtime.")
-    load = card.get("load") or {}
-    if load.get("busy"):
-        lines.append(f"The machine was busy while timing (other processes used {load['other_cpus']:.2f} of "
-                     f"{load['cpus']} CPUs): the latencies are not an idle machine's.")
+    if card.speedup is not None and card.speedup < 1:
+        lines.append(f"On that CPU int8 ran {1 / card.speedup:.2f}x slower than float in its fastest runtime.")
+    load = card.load
+    if load and load.busy:
+        lines.append(f"The machine was busy while timing (other processes used {load.other_cpus or 0:.2f} of "
+                     f"{load.cpus} CPUs): the latencies are not an idle machine's.")
     return lines
 
 
-def render_readme(card: Mapping[str, Any]) -> str:
-    name = card["name"]
+def render_readme(card: Card) -> str:
+    """README.md for ``card``: the Hub's YAML metadata, then the figures and how to use the model."""
+    name = card.name
     body = [
         f"# {name}", "", _summary(card), "", *_table(card), "", *_measured(card), "",
         "## Use", "", "```bash", "pip install zoo", f"zoo pull {name}", f"zoo eval {name}", "```", "",
         "```python", "import zoo", "", f'model = zoo.load("{name}")  # an nn.Module, rebuilt without unpickling',
         "```", "",
-        f"Version `{card['version']}`; versions: {', '.join(f'{k} {v}' for k, v in card.get('versions', {}).items())}.",
+        f"Version `{card.version}`; versions: {', '.join(f'{k} {v}' for k, v in card.versions.items())}.",
         "",
     ]
     return f"---\n{front_matter(card)}\n---\n\n" + "\n".join(body)

@@ -24,6 +24,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from zoo.core.errors import IntegrityError, SchemaVersionError
 from zoo.core.licenses import HUB_LICENSES
 from zoo.core.specs import HUB_REPO_ID
+from zoo.core.specs import Observer as ObserverSpec
+from zoo.core.specs import Preset as PresetSpec
 
 # Larger files are refused before they are parsed.
 MAX_CARD_BYTES = 1 << 20
@@ -53,14 +55,24 @@ Count = Annotated[int, Field(ge=0, le=10**12)]
 Milliseconds = Annotated[float, Field(ge=0, le=3.6e6, allow_inf_nan=False)]
 
 
-class _Lenient(BaseModel):
+class _Record(BaseModel):
+    """A validated, read-only view of (part of) a JSON file; ``to_dict`` gives back what the file holds."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as the file holds them (fields the file left out stay out; unknown ones are kept)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class _Lenient(_Record):
     """Unknown fields are kept (a newer zoo may add some) but never read."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Strict(_Record):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class Latency(_Lenient):
@@ -171,6 +183,34 @@ class Card(_Lenient):
     wall_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     plugin: Plugin
     files: dict[Literal["model.safetensors", "config.json", "README.md"], FileInfo]
+    # zoo quantize: how the int8 model was made (calibration images, or the QAT recipe and its history).
+    calibration: dict[Name, Any] | None = None
+    qat: dict[Name, Any] | None = None
+    # zoo train: the training recipe and its per-epoch figures.
+    recipe: dict[Name, Any] | None = None
+    history: list[dict[Name, Any]] | None = None
+    started: Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")] | None = None
+    # zoo bench --record: one row per runtime and thread count.
+    benchmarks: list[dict[Name, Any]] | None = None
+
+    @property
+    def backend_name(self) -> str | None:
+        """The backend that made an int8 model; cards of artifact version 1 called it "mode"."""
+        return self.backend or self.mode
+
+    @property
+    def label(self) -> str:
+        """NAME@VERSION, the reference that names this version in a registry."""
+        return f"{self.name}@{self.version}"
+
+    def fastest_runtime(self) -> str | None:
+        """The runtime the card measured fastest for its own kind (int8 or float), if it timed several."""
+        return self.runtimes.fastest.get(self.kind) if self.runtimes else None
+
+    def content(self) -> dict[str, Any]:
+        """The card as a dict without the fields derived from its files (name, version, files): what a new
+        version of the same model starts from."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("name", "version", "files")}
 
     @model_validator(mode="after")
     def _agrees_with_itself(self) -> Card:
@@ -208,6 +248,17 @@ class Preset(_Strict):
     qat_lr: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
     freeze_bn_after: Annotated[int, Field(ge=0, le=10**4)]
     freeze_observers_after: Annotated[int, Field(ge=0, le=10**4)]
+
+    def to_spec(self) -> PresetSpec:
+        """The preset as the quantization pipeline takes it (``zoo.core.specs.Preset``)."""
+        def observer(side: Observer | None) -> ObserverSpec | None:
+            return ObserverSpec(**side.to_dict()) if side is not None else None
+
+        fields = self.to_dict()
+        fields.update(activation=observer(self.activation), weight=observer(self.weight),
+                      dynamic_modules=tuple(self.dynamic_modules),
+                      backends=tuple(self.backends) if self.backends is not None else None)
+        return PresetSpec(**fields)
 
 
 class Codec(_Strict):
@@ -248,6 +299,11 @@ class Config(_Lenient):
     versions: dict[Name, Text]
     preprocessing: Preprocessing | None = None
     labels: list[Annotated[str, Field(max_length=200), AfterValidator(_printable)]] | None = None
+
+    @property
+    def backend_name(self) -> str | None:
+        """The backend that made an int8 model; artifact version 1 called it "mode" (eager or fx, both torch.ao)."""
+        return self.backend or self.mode
 
     @model_validator(mode="after")
     def _agrees_with_itself(self) -> Config:
@@ -302,21 +358,22 @@ def check_card(card: dict, label: str) -> Card:
 
 
 def check_config(config: dict, label: str) -> Config:
+    """config.json through its schema. Raises IntegrityError naming the field that breaks it."""
     return _validated(Config, config, "config.json", label)
 
 
-def check_pair(card: dict, config: dict, label: str) -> None:
+def check_pair(card: Card, config: Config, label: str) -> None:
     """card.json describes the config it ships with: kind, architecture, classes, input size, preset, backend."""
-    pairs = [
-        ("kind", card["kind"], config["kind"]),
-        ("arch", card["arch"], config["arch"]),
-        ("dataset.num_classes", card["dataset"]["num_classes"], config["num_classes"]),
-        ("dataset.image_size", card["dataset"]["image_size"], config["image_size"]),
+    pairs: list[tuple[str, Any, Any]] = [
+        ("kind", card.kind, config.kind),
+        ("arch", card.arch, config.arch),
+        ("dataset.num_classes", card.dataset.num_classes, config.num_classes),
+        ("dataset.image_size", card.dataset.image_size, config.image_size),
     ]
-    if config["kind"] == "int8":
-        pairs += [("preset", card.get("preset"), config["preset"]["name"]),
-                  ("backend", card.get("backend") or card.get("mode"), config.get("backend") or config.get("mode")),
-                  ("engine", card.get("engine"), config["engine"])]
+    if config.kind == "int8" and config.preset is not None:
+        pairs += [("preset", card.preset, config.preset.name),
+                  ("backend", card.backend_name, config.backend_name),
+                  ("engine", card.engine, config.engine)]
     for field, in_card, in_config in pairs:
         if in_card != in_config:
             raise IntegrityError(f"{label}: card.json: {field} is {_shown(in_card)} but config.json says "
@@ -373,3 +430,7 @@ def _shown(value: Any) -> str:
     text = repr(value)
     text = _CONTROL.sub("?", text)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# The public name (``zoo.ModelConfig``): "Config" alone would read as zoo's own settings.
+ModelConfig = Config

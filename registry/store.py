@@ -36,6 +36,7 @@ from zoo.core.errors import (
 from zoo.core.paths import zoo_home
 from zoo_registry import artifact, names
 from zoo_registry.names import Reference
+from zoo_registry.schema import Card, Config
 
 REGISTRY_ENV = "ZOO_REGISTRY"
 INDEX_FILE = "index.sqlite"
@@ -113,15 +114,14 @@ def default_root() -> Path:
     return Path(os.environ[REGISTRY_ENV]).expanduser() if os.environ.get(REGISTRY_ENV) else zoo_home() / "registry"
 
 
-def entry_from_card(card: Mapping[str, Any]) -> Entry:
-    metrics = card.get("metrics", {})
-    latency = metrics.get("latency") or {}
+def entry_from_card(card: Card) -> Entry:
+    """The index row of a version: the card's identity and headline figures."""
+    metrics = card.metrics
     return Entry(
-        name=card["name"], version=card["version"], kind=card.get("kind", "int8"), arch=card["arch"],
-        preset=card.get("preset"), method=card.get("method"), engine=card.get("engine"),
-        backend=card.get("backend") or card.get("mode"),
-        dataset=card.get("dataset", {}).get("name"), top1=metrics.get("top1"), top5=metrics.get("top5"),
-        size_bytes=metrics.get("size_bytes"), p50_ms=latency.get("p50_ms"), created=card["created"],
+        name=card.name, version=card.version, kind=card.kind, arch=card.arch,
+        preset=card.preset, method=card.method, engine=card.engine, backend=card.backend_name,
+        dataset=card.dataset.name, top1=metrics.top1, top5=metrics.top5, size_bytes=metrics.size_bytes,
+        p50_ms=metrics.latency.p50_ms if metrics.latency else None, created=card.created,
     )
 
 
@@ -355,10 +355,10 @@ class Registry:
 
     def add(self, staged: Path) -> Entry:
         """Move a complete, verified artifact directory into the registry and index it."""
-        card = artifact.read_json(staged / artifact.CARD_FILE)
-        names.check_name(card.get("name", ""))
-        label = f"{card['name']}@{str(card.get('version'))[:12]}"
-        artifact.read_verified(staged, label)
+        raw = artifact.read_json(staged / artifact.CARD_FILE)
+        names.check_name(raw.get("name", ""))
+        label = f"{raw['name']}@{str(raw.get('version'))[:12]}"
+        _, card, _ = artifact.read_verified(staged, label)
         entry = entry_from_card(card)
         target = self.directory(entry.name, entry.version)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -419,18 +419,18 @@ class Registry:
         A damaged index is renamed aside (``index.sqlite.damaged-<time>``), never deleted. Returns the entries
         indexed and, for each directory left out, why (it failed verification).
         """
-        cards: list[tuple[str, str, dict]] = []
+        cards: list[tuple[str, str, Card]] = []
         skipped: list[str] = []
         for directory in sorted(self.root.glob("models/*/*")):
             label = f"{directory.parent.name}@{directory.name[:12]}"
             try:
                 _, card, _ = artifact.read_verified(directory, label)
-                if card["name"] != directory.parent.name or card["version"] != directory.name:
-                    raise IntegrityError(f"{directory} holds {card['name']}@{str(card['version'])[:12]}")
+                if card.name != directory.parent.name or card.version != directory.name:
+                    raise IntegrityError(f"{directory} holds {card.name}@{card.version[:12]}")
             except ZooError as exc:
                 skipped.append(f"{directory}: {exc}")
                 continue
-            cards.append((str(card.get("created", "")), str(directory), card))
+            cards.append((card.created, str(directory), card))
         if self.index_path.exists():
             os.rename(self.index_path, self.index_path.with_name(f"{INDEX_FILE}.damaged-{time.time_ns()}"))
         with self._connect(write=True) as db:
@@ -440,11 +440,13 @@ class Registry:
         return self.list(), skipped
 
     # -- reading -----------------------------------------------------------------
-    def open(self, entry: Entry) -> tuple[dict, dict, bytes]:
+    def open(self, entry: Entry) -> tuple[Config, Card, bytes]:
         """(config, card, model bytes) of a version, after verifying every file's sha256.
 
         ``config`` is config.json (what rebuilds the module tree), ``card`` card.json (the figures: top-1/top-5
-        in percent, sizes in bytes, latencies in ms with the CPU), ``model bytes`` the safetensors file.
+        in percent, sizes in bytes, latencies in ms with the CPU), both as their typed, read-only schemas
+        (``zoo_registry.schema.Config`` and ``Card``; ``to_dict()`` gives the JSON), ``model bytes`` the
+        safetensors file.
 
         Raises:
             IntegrityError: a file was altered or is missing since it was recorded.
@@ -452,8 +454,8 @@ class Registry:
         """
         directory = self.directory(entry.name, entry.version)
         config, card, model_bytes = artifact.read_verified(directory, entry.ref)
-        if card["version"] != entry.version or card["name"] != entry.name:
-            raise IntegrityError(f"{directory} holds {card['name']}@{card['version'][:12]}, not {entry.ref}")
+        if card.version != entry.version or card.name != entry.name:
+            raise IntegrityError(f"{directory} holds {card.name}@{card.version[:12]}, not {entry.ref}")
         return config, card, model_bytes
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from zoo_registry import artifact
 from zoo_registry.config import preset_to_dict
+from zoo_registry.schema import check_config
 
 
 def config(kind: str = "float", arch: str = "mobilenet_v2", preset=None, backend: str | None = None) -> dict:
@@ -34,5 +35,5 @@ def files(name: str, weights: bytes, created: str, top1: float, preset=None, arc
           **extra) -> dict[str, bytes]:
     """The four files of a version named ``name``: int8 of ``preset`` (eager backend), or float without one."""
     kind, backend = ("int8", "eager") if preset else ("float", None)
-    return artifact.render(weights, config(kind, arch, preset, backend),
+    return artifact.render(weights, check_config(config(kind, arch, preset, backend), name),
                            card(created, top1, kind, arch, preset, backend, **extra), name)

@@ -34,7 +34,10 @@ def catalog():
     return host.catalog(strict=True)
 
 
-@pytest.mark.parametrize("version, kind", [(1, kind) for kind in sorted(KINDS)] + [(2, kind) for kind in sorted(KINDS_V2)])
+CASES = [(1, kind) for kind in sorted(KINDS)] + [(2, kind) for kind in sorted(KINDS_V2)]
+
+
+@pytest.mark.parametrize("version, kind", CASES)
 def test_an_earlier_artifact_loads_and_computes_as_before(version, kind, catalog, tmp_path):
     directory = tmp_path / kind
     shutil.copytree((V1 if version == 1 else V2) / kind, directory)
@@ -43,13 +46,13 @@ def test_an_earlier_artifact_loads_and_computes_as_before(version, kind, catalog
     registry = Registry(tmp_path / "registry")
     entry = registry.add(_artifact_only(directory, tmp_path / "staged"))
     model, config, card = load_directory(registry.directory(entry.name, entry.version), catalog=catalog)
-    backend = config.get("backend") or config.get("mode")  # version 1 named the backend "mode"
+    backend = config.backend_name  # version 1 named the backend "mode"
     if version == 2:
         from zoo.jobs.predict import preprocess_of
 
         preprocess = preprocess_of(config, card, catalog)
-        assert (preprocess.labels, preprocess.image_size, card["top_k_rule"]) == (LABELS, 16, "fractional-ties")
-    engine = catalog.backend(backend).engine(config["engine"]) if backend else contextlib.nullcontext()
+        assert (preprocess.labels, preprocess.image_size, card.top_k_rule) == (LABELS, 16, "fractional-ties")
+    engine = catalog.backend(backend).engine(config.engine) if backend else contextlib.nullcontext()
     with engine, torch.no_grad():
         outputs = model(probe())
     assert outputs.tolist() == json.loads((directory / "expected-outputs.json").read_text())
@@ -88,4 +91,23 @@ def test_an_index_an_earlier_zoo_wrote_is_read_and_brought_up_to_date(catalog, t
     with sqlite3.connect(registry.index_path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     model, config, _ = load_directory(registry.directory(entry.name, entry.version), catalog=catalog)
-    assert config["mode"] == "fx"
+    assert (config.mode, config.backend, config.backend_name) == ("fx", None, "fx")
+
+
+@pytest.mark.parametrize("version, kind", CASES)
+def test_the_typed_card_and_config_give_back_exactly_what_the_files_hold(version, kind):
+    # One definition each (zoo_registry.schema): what zoo reads through them is what the file says, field for field,
+    # and a reader cannot change it.
+    from pydantic import ValidationError
+
+    from zoo_registry.schema import check_card, check_config
+
+    directory = (V1 if version == 1 else V2) / kind
+    card_json = json.loads((directory / artifact.CARD_FILE).read_text())
+    config_json = json.loads((directory / artifact.CONFIG_FILE).read_text())
+    card, config = check_card(card_json, kind), check_config(config_json, kind)
+    assert card.to_dict() == card_json and config.to_dict() == config_json
+    assert (card.name, card.metrics.top1, config.num_classes) == (
+        card_json["name"], card_json["metrics"]["top1"], config_json["num_classes"])
+    with pytest.raises(ValidationError, match="frozen"):
+        card.metrics.top1 = 99.0  # type: ignore[misc]

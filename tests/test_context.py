@@ -105,7 +105,7 @@ def test_python_callers_get_the_jobs_with_progress_through_the_callback(tmp_path
     assert torch.equal(loaded(images), made.model(images))
 
     trained = zoo.train("mobilenet_v2", epochs=1, train_limit=8, eval_limit=8, name="tiny-float", context=context)
-    assert trained.card["kind"] == "float" and trained.reference.startswith("tiny-float@")
+    assert trained.card.kind == "float" and trained.reference.startswith("tiny-float@")
     assert any(label.startswith("epoch 1/1") for label in recorder.labels)
 
     out, err = capfd.readouterr()
@@ -166,6 +166,6 @@ def test_a_python_callers_card_records_the_call_that_made_it(tmp_path):
     context = zoo.Context.from_environment(registry=tmp_path / "registry")
     made = zoo.quantize("mobilenet_v2", "fbgemm-minmax", weights="random", eval_limit=8, calibration_images=8,
                         latency_runs=2, runtimes="eager", context=context)
-    assert made.card["command"] == ("zoo.quantize('mobilenet_v2', 'fbgemm-minmax', weights='random', calibration_images=8, "
+    assert made.card.command == ("zoo.quantize('mobilenet_v2', 'fbgemm-minmax', weights='random', calibration_images=8, "
                                     "eval_limit=8, runtimes='eager', latency_runs=2)")
-    assert made.reference == f"{made.card['name']}@{made.card['version']}"
+    assert made.reference == f"{made.card.name}@{made.card.version}"

@@ -88,7 +88,7 @@ def test_train_then_quantize_in_eager_and_fx_mode_records_models_that_reload(sit
     card = zoo_json(site, *registry, "train", "tinycnn", "--dataset", "shapes", "--epochs", "3",
                     "--train-limit", "1500", "--batch-size", "32", "--lr", "0.05", "--eval-limit", "300")
     assert card["name"] == "tinycnn-shapes"
-    assert card["plugin"] == {"name": "example", "version": "0.1.0"}
+    assert card["plugin"] == {"name": "example", "package": "zoo-example-plugin", "version": "0.1.0"}
     assert card["metrics"]["top1"] >= 60, "Shapes has 6 classes: TinyCNN should be far above chance (16.7 %)"
 
     for backend in ("eager", "fx"):
@@ -139,12 +139,12 @@ def test_a_recorded_example_model_reloads_bit_identically(importable, tmp_path, 
     registry = Registry(tmp_path / "registry")
     entry = record_quantized(registry, produced)
     reloaded, config, _ = load_reference(entry.name, registry)
-    assert (config["plugin"]["package"], config["backend"]) == ("zoo-example-plugin", backend)
+    assert (config.plugin.package, config.backend) == ("zoo-example-plugin", backend)
 
     selection = produced.selection
     test_set = data.first(data.load_split(selection.dataset, selection.data, "test"), 16)
     images = torch.stack([image for image, _ in test_set])
-    with get_catalog().backend(backend).engine(config["engine"]), torch.no_grad():
+    with get_catalog().backend(backend).engine(config.engine), torch.no_grad():
         expected = produced.model(images)
         assert torch.unique(expected).numel() > 1, "constant outputs: comparing them would prove nothing"
         assert torch.equal(reloaded(images), expected)

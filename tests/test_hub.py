@@ -198,8 +198,7 @@ def test_pull_by_short_name_through_the_default_namespace(hub_server, hub_env, s
 def second_version(source: Registry) -> dict[str, bytes]:
     """Another version of NAME: the same weights under a card with one more field."""
     config, card, model_bytes = source.open(source.resolve(NAME))
-    content = {k: v for k, v in card.items() if k not in artifact.DERIVED_CARD_FIELDS}
-    return artifact.render(model_bytes, config, {**content, "note": "second version"}, NAME)
+    return artifact.render(model_bytes, config, {**card.content(), "note": "second version"}, NAME)
 
 
 @pytest.mark.slow

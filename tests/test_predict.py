@@ -40,9 +40,9 @@ def fashion_test():
 def test_config_records_how_to_feed_the_model_and_its_class_names(made):
     made, context = made
     config, _, _ = context.registry.open(context.registry.resolve(made.reference))
-    assert config["preprocessing"] == {"image_size": 32, "resize": "resize", "channels": 1, "mean": [0.286],
+    assert config.preprocessing is not None and config.preprocessing.to_dict() == {"image_size": 32, "resize": "resize", "channels": 1, "mean": [0.286],
                                        "std": [0.353], "in_channels": 3}
-    assert config["labels"] == FASHION_LABELS
+    assert config.labels == list(FASHION_LABELS)
 
 
 def test_the_transform_feeds_the_model_exactly_as_evaluation_did(made, fashion_test):

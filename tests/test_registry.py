@@ -55,7 +55,7 @@ def test_a_recorded_model_lists_resolves_and_reloads_bit_identically(registry, p
 
 def test_the_card_holds_what_a_reader_needs(registry, produced):
     entry = record_quantized(registry, produced, "card-check")
-    _, card, _ = registry.open(entry)
+    card = registry.open(entry)[1].to_dict()
     for key in ("name", "version", "arch", "plugin", "preset", "engine", "method", "backend", "dataset", "metrics",
                 "baseline", "calibration", "seed", "parent", "versions", "created", "files"):
         assert key in card, key
@@ -144,8 +144,7 @@ def test_an_artifact_from_a_newer_zoo_is_refused(registry, produced):
     _, card, model_bytes = registry.open(entry)
     config = json.loads((registry.directory(entry.name, entry.version) / "config.json").read_text())
     config["artifact_version"] = artifact.ARTIFACT_VERSION + 1
-    content = {k: v for k, v in card.items() if k not in artifact.DERIVED_CARD_FIELDS}
-    files = artifact.render(model_bytes, config, content, "future")
+    files = artifact.forge(model_bytes, config, card.content(), "future")
     with pytest.raises(ZooError, match="written by a newer zoo .* upgrade zoo"):
         registry.write(files)
 
@@ -155,8 +154,8 @@ def test_a_card_from_a_newer_zoo_is_refused_in_one_line(registry, produced):
 
     entry = record_quantized(registry, produced, "future-card")
     config, card, model_bytes = registry.open(entry)
-    content = {k: v for k, v in card.items() if k not in artifact.DERIVED_CARD_FIELDS}
-    files = artifact.render(model_bytes, config, {**content, "card_version": CARD_VERSION + 1}, "future-card")
+    files = artifact.forge(model_bytes, config.to_dict(), {**card.content(), "card_version": CARD_VERSION + 1},
+                           "future-card")
     with pytest.raises(zoo.SchemaVersionError, match=f"made by a newer zoo \\(card version {CARD_VERSION + 1}\\).*"
                                                      "upgrade zoo"):
         registry.write(files)
@@ -201,7 +200,7 @@ WRITER = textwrap.dedent("""
         time.sleep(30)
     store._write_synced = slow
     from zoo_registry import artifact
-    files = artifact.render(b"not read", {"format": "zoo-artifact", "artifact_version": 1}, CARD, "killed")
+    files = artifact.forge(b"not read", {"format": "zoo-artifact", "artifact_version": 1}, CARD, "killed")
     store.Registry(sys.argv[1]).write(files)
 """)
 
@@ -241,7 +240,7 @@ def test_concurrent_writers_all_land_intact(registry):
     assert len(entries) == 3 * count
     for entry in entries:
         _, card, model_bytes = registry.open(entry)
-        assert model_bytes.decode().startswith(card["writer"])
+        assert model_bytes.decode().startswith(card.to_dict()["writer"])
     assert len(registry.list(latest_only=True)) == 9
 
 
@@ -359,3 +358,13 @@ def test_compare_lists_the_float_parent_once_then_each_model_with_its_runtime(re
     assert "CPU: " in table.splitlines()[-1] and table.splitlines()[-2].startswith("ties: images whose top class")
     assert [r["ties"] for r in rows] == [produced.result["baseline"]["ties"], produced.result["metrics"]["ties"],
                                          minmax.result["metrics"]["ties"]]
+
+
+def test_a_card_that_breaks_its_schema_is_never_written(registry, produced):
+    # The card is checked where it is built: a job that produced an impossible figure records nothing.
+    entry = record_quantized(registry, produced, "schema-check")
+    config, card, model_bytes = registry.open(entry)
+    broken = {**card.content(), "metrics": {**card.metrics.to_dict(), "top1": 101.0}}
+    with pytest.raises(IntegrityError, match=r"schema-check: card.json: metrics.top1: .*less than or equal to 100"):
+        artifact.render(model_bytes, config, broken, "schema-check")
+    assert [e.ref for e in registry.list()] == [entry.ref]

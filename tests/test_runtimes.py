@@ -62,7 +62,9 @@ def test_quantize_times_every_runtime_and_quotes_the_fastest(eager_int8):
     if result["runtimes"]["fastest"]["int8"] != "eager":
         checked = result["metrics"]["in_runtime"]
         assert checked["runtime"] == result["runtimes"]["fastest"]["int8"]
-        assert checked["agreement_with_eager"]["top1"] >= 99.0
+        # Another runtime's int8 kernels may round one borderline image the other way; not two.
+        agreed = checked["agreement_with_eager"]
+        assert agreed["top1"] >= 100 * (1 - 1 / agreed["images"]) - 1e-6, agreed
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +85,18 @@ def test_a_pt2e_model_runs_where_it_can_and_says_where_not(pt2e_int8):
 
 def test_the_report_names_each_figures_runtime_and_says_when_int8_is_slower(eager_int8):
     from zoo.cli.report import comparison
+    from zoo_registry.schema import Load
 
-    result = dict(eager_int8[0].result)
-    text = comparison(result)
+    _, registry = eager_int8
+    card = registry.open(registry.resolve("mnv2-eager"))[1]
+    text = comparison(card)
     assert "p50 by runtime (* fastest):" in text
     int8_row = next(line.split() for line in text.splitlines() if line.startswith("int8 "))
-    assert int8_row[7] == result["metrics"]["latency"]["runtime"]  # int8, top-1 %, top-5 %, size MB, runtime
-    slower = {**result, "speedup": 0.5}
+    assert card.metrics.latency is not None
+    assert int8_row[7] == card.metrics.latency.runtime  # int8, top-1 %, top-5 %, size MB, runtime
+    slower = card.model_copy(update={"speedup": 0.5})
     assert "int8 is slower than float on this CPU" in comparison(slower)
-    busy = {**result, "load": {"other_cpus": 1.5, "cpus": 2, "busy": True}}
+    busy = card.model_copy(update={"load": Load(other_cpus=1.5, cpus=2, busy=True)})
     assert "WARNING: the machine was busy while timing: other processes used 1.50 of 2 CPUs" in comparison(busy)
 
 

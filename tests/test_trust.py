@@ -78,7 +78,7 @@ def crafted(files: dict[str, bytes], module_name: str) -> dict[str, bytes]:
     config = json.loads(files[artifact.CONFIG_FILE])
     config["preset"]["dynamic_modules"] = ["torch.nn.Linear", module_name]
     card = {k: v for k, v in json.loads(files[artifact.CARD_FILE]).items() if k not in artifact.DERIVED_CARD_FIELDS}
-    return artifact.render(files[artifact.MODEL_FILE], config, card, NAME)
+    return artifact.forge(files[artifact.MODEL_FILE], config, card, NAME)
 
 
 def test_the_untouched_dynamic_artifact_loads(dynamic_files, tmp_path):

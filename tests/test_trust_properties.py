@@ -67,16 +67,16 @@ def artifacts(catalog):
                              plugin=plugin_info(catalog, "fixture-cnn"), num_classes=4, image_size=16, in_channels=3,
                              preset=catalog.preset(preset) if preset else None, backend="eager" if preset else None,
                              versions=versions())
-        card = {"card_version": CARD_VERSION, "kind": config["kind"], "arch": "fixture-cnn", "preset": preset,
-                "engine": config["engine"], "method": catalog.preset(preset).method if preset else None,
-                "backend": config["backend"],
+        card = {"card_version": CARD_VERSION, "kind": config.kind, "arch": "fixture-cnn", "preset": preset,
+                "engine": config.engine, "method": catalog.preset(preset).method if preset else None,
+                "backend": config.backend,
                 "dataset": {"name": "shapes", "split": "test", "images": 8, "image_size": 16, "num_classes": 4},
                 "metrics": {"top1": 50.0, "top5": 100.0, "size_bytes": 1000,
                             "latency": {"p50_ms": 1.0, "p90_ms": 1.2, "batch_size": 1, "threads": 1, "cpu": "x",
-                                        "runs": 5, "runtime": "eager", "engine": config["engine"]}},
+                                        "runs": 5, "runtime": "eager", "engine": config.engine}},
                 "created": "2026-11-30T00:00:00+00:00", "plugin": plugin_info(catalog, "fixture-cnn"),
                 "versions": versions(), "command": "made by the test"}
-        made[kind] = (codec.encode(state), config, card)
+        made[kind] = (codec.encode(state), config.to_dict(), card)
     return made
 
 
@@ -148,7 +148,7 @@ def attempt(tmp_path, catalog, model_bytes: bytes, config, card) -> None:
     from zoo.cli.report import comparison
 
     comparison_rows([card_back])
-    if card_back["kind"] == "int8" and "baseline" in card_back:
+    if card_back.kind == "int8" and card_back.baseline:
         comparison(card_back)
 
 

@@ -3,6 +3,7 @@
 The Python API: ``zoo.quantize`` and ``zoo.train`` (make a model and record it),
 ``zoo.load`` (a registry model as an nn.Module or in a faster runtime),
 ``zoo.Registry`` and ``zoo.Context`` (the session: registry, plugins, progress),
+``zoo.Card`` and ``zoo.ModelConfig`` (card.json and config.json, typed and read-only),
 and ``zoo.testing.check_model`` for plugin authors. The plugin API: ``hookimpl``
 and the spec types a hook registers, ``zoo.nn``, ``zoo.backends`` and
 ``zoo.checkpoints``. Every error zoo raises is a ``ZooError`` subclass exported
@@ -53,7 +54,8 @@ from zoo.core.specs import (
 __version__ = "0.1.0"
 
 # Imported on first use, so that `import zoo` stays light.
-_LAZY = {"Context": "zoo.context", "Registry": "zoo_registry.store"}
+_LAZY = {"Context": "zoo.context", "Registry": "zoo_registry.store", "Card": "zoo_registry.schema",
+         "ModelConfig": "zoo_registry.schema"}
 
 
 def __getattr__(name: str) -> Any:
@@ -68,6 +70,7 @@ __all__ = [
     "AmbiguousReferenceError",
     "BackendSpec",
     "BadReferenceError",
+    "Card",
     "CodecError",
     "Context",
     "DatasetSpec",
@@ -84,6 +87,7 @@ __all__ = [
     "KnownWeights",
     "Made",
     "MissingPluginError",
+    "ModelConfig",
     "ModelSpec",
     "ModuleType",
     "NameInUseError",

@@ -8,12 +8,13 @@ progress goes); without one, it is built from the environment (``ZOO_HOME``, ``Z
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from zoo.context import Context
+    from zoo_registry.schema import Card
 
 
 @dataclass
@@ -23,12 +24,12 @@ class RuntimeModel:
     Call it with a float32 tensor of shape (batch, channels, height, width); it
     returns the float32 logits, shape (batch, classes). ``module`` is the
     nn.Module it was made from (what ``runtime="eager"`` returns), ``runtime``
-    the runtime's name, ``card`` the model's card.
+    the runtime's name, ``card`` the model's card (``zoo.Card``).
     """
 
     runtime: str
     module: Any = field(repr=False)
-    card: dict = field(repr=False)
+    card: Card = field(repr=False)
     _run: Any = field(repr=False)
 
     def __call__(self, images):
@@ -41,12 +42,13 @@ class Made:
 
     ``model``: the model in eval mode (a ``torch.nn.Module``; int8 for ``quantize``, its backend's engine set);
     it takes float32 tensors of shape (batch, channels, image_size, image_size) and returns float32 logits of
-    shape (batch, classes). ``card``: its card as the registry holds it (accuracy in percent, sizes in bytes,
-    latencies in milliseconds; see the README's "Cards"). ``reference``: NAME@VERSION in the registry.
+    shape (batch, classes). ``card``: its card as the registry holds it, a read-only ``zoo.Card`` (accuracy in
+    percent, sizes in bytes, latencies in milliseconds; ``card.to_dict()`` is card.json; see the README's
+    "Cards"). ``reference``: NAME@VERSION in the registry.
     """
 
     model: Any
-    card: dict
+    card: Card
     reference: str
 
 
@@ -107,7 +109,7 @@ def quantize(arch: str, preset: str = "fbgemm-histogram", *, dataset: str = "fas
             latency_runs=latency_runs, threads=threads, seed=seed, name=name), quantize),
     )
     produced, recorded = quantize_job(options, ctx, name)
-    return Made(produced.model, recorded.card, f"{recorded.entry.name}@{recorded.entry.version}")
+    return Made(produced.model, recorded.card, recorded.card.label)
 
 
 def _call(function: str, args: tuple, kwargs: dict, defined) -> str:
@@ -162,9 +164,8 @@ def train(arch: str, *, dataset: str = "fashion-mnist", weights: str | None = No
                                dataset=dataset, weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
                                data_dir=data_dir, image_size=image_size, train_limit=train_limit,
                                eval_limit=eval_limit, seed=seed, name=name), train))
-    card = run_train(options, ctx)
-    reference = f"{card['name']}@{card['version']}"
-    return Made(load(reference, context=ctx), card, reference)
+    recorded = run_train(options, ctx)
+    return Made(load(recorded.card.label, context=ctx), recorded.card, recorded.card.label)
 
 
 def transform(reference: str, *, context: Context | None = None):
@@ -219,15 +220,12 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
         IntegrityError: a file that does not match its card.
         SchemaVersionError: the model was made by a newer zoo.
     """
-    import contextlib
-    import functools
-
     import torch
 
     from zoo import runtimes
     from zoo.context import default_context
     from zoo.core.errors import UnknownNameError
-    from zoo_registry.config import backend_of
+    from zoo.jobs.running import engine_and_subject
     from zoo_registry.loading import load_reference
     from zoo_registry.store import Registry
 
@@ -239,14 +237,9 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
     ctx = default_context(context)
     catalog = ctx.catalog
     model, config, card = load_reference(reference, Registry(registry) if registry else ctx.registry, catalog)
-    backend_name = backend_of(config)
-    engine: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
-    subject = runtimes.Subject()
-    if backend_name:
-        backend = catalog.backend(backend_name)
-        backend.set_engine(config.get("engine"))
-        engine = functools.partial(backend.engine, config.get("engine"))
-        subject = runtimes.Subject(backend_name, config["preset"]["method"], config.get("engine"))
+    engine, subject = engine_and_subject(config, catalog)
+    if config.backend_name:
+        catalog.backend(config.backend_name).set_engine(config.engine)
     if runtime == "fastest":
         runtime = _fastest_here(card, subject)
     from zoo.jobs.predict import preprocess_of
@@ -259,17 +252,16 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
         from zoo.core.errors import IncompatibleError
 
         raise IncompatibleError(f"runtime '{runtime}' does not run {subject.describe()} models")
-    size, channels = config["image_size"], config["in_channels"]
+    size, channels = config.image_size, config.in_channels
     example = torch.randn(1, channels, size, size, generator=torch.Generator().manual_seed(0))
     run = chosen.prepare(model, subject, example, threads or torch.get_num_threads(), engine)
     loaded = RuntimeModel(runtime, model, card, run)
     return (loaded, preprocess) if with_transform else loaded
 
 
-def _fastest_here(card: dict, subject) -> str:
+def _fastest_here(card: Card, subject) -> str:
     from zoo import runtimes
-    side = "int8" if card.get("kind") == "int8" else "float"
-    recorded = ((card.get("runtimes") or {}).get("fastest") or {}).get(side)
+    recorded = card.fastest_runtime()
     if recorded and recorded != "eager":
         usable, _ = runtimes.select([recorded], subject)
         if usable:

@@ -34,6 +34,7 @@ from zoo.jobs.record import plugin_info
 from zoo.quantization import fusion, pipeline
 from zoo_registry import codec, loading
 from zoo_registry.config import make_config
+from zoo_registry.schema import check_config
 
 
 @dataclass(frozen=True)
@@ -189,9 +190,10 @@ def _check_round_trip(arch: str, model: nn.Module, output: torch.Tensor, probe: 
     """Encode, write config.json's content as text and read it back, rebuild through the plugin, compare."""
     implementation = catalog.backend(backend)
     model_bytes = codec.encode(implementation.state_dict(model))
-    config = json.loads(json.dumps(make_config(
+    made = make_config(
         kind="int8", arch=spec.name, plugin=plugin_info(catalog, spec.name), num_classes=num_classes,
-        image_size=size, in_channels=spec.in_channels, preset=preset, backend=backend, versions=versions())))
+        image_size=size, in_channels=spec.in_channels, preset=preset, backend=backend, versions=versions())
+    config = check_config(json.loads(json.dumps(made.to_dict())), spec.name)
     blank = pipeline.skeleton(spec, preset, implementation, num_classes, size, patterns, catalog)
     if torch.equal(blank(probe), output):
         raise AssertionError(f"the {arch} that zoo rebuilds gives the int8 outputs before any weights are loaded, "

@@ -48,7 +48,7 @@ def main() -> None:
                              image_size=16, in_channels=3, preset=catalog.preset(preset) if preset else None,
                              mode=mode, versions=versions())
         card = {"card_version": CARD_VERSION, "kind": kind, "arch": "fixture-cnn", "preset": preset, "mode": mode,
-                "engine": config["engine"], "method": catalog.preset(preset).method if preset else None,
+                "engine": config.engine, "method": catalog.preset(preset).method if preset else None,
                 "dataset": {"name": "shapes", "split": "test", "images": 0, "image_size": 16, "num_classes": 4},
                 "metrics": {"top1": 0.0, "top5": 0.0, "size_bytes": 0, "latency": None},
                 "created": "2026-11-30T00:00:00+00:00", "plugin": plugin_info(catalog, "fixture-cnn")}
@@ -62,7 +62,7 @@ def main() -> None:
         from zoo_registry.loading import build
 
         model = build(config, files[artifact.MODEL_FILE], catalog)
-        with _engine(config["engine"]), torch.no_grad():
+        with _engine(config.engine), torch.no_grad():
             outputs = model(probe()).tolist()
         (target / "expected-outputs.json").write_text(json.dumps(outputs) + "\n")
         print(directory, len(files[artifact.MODEL_FILE]), "bytes")

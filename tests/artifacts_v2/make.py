@@ -57,7 +57,7 @@ def main() -> None:
                              image_size=16, in_channels=3, preset=catalog.preset(preset) if preset else None,
                              backend=backend, versions=versions(), preprocessing=preprocessing, labels=LABELS)
         card = {"card_version": CARD_VERSION, "kind": kind, "arch": "fixture-cnn", "preset": preset,
-                "backend": backend, "engine": config["engine"],
+                "backend": backend, "engine": config.engine,
                 "method": catalog.preset(preset).method if preset else None, "top_k_rule": TOP_K_RULE,
                 "dataset": {"name": "shapes", "split": "test", "images": 0, "image_size": 16, "num_classes": 4},
                 "metrics": {"top1": 0.0, "top5": 0.0, "ties": 0.0, "size_bytes": 0, "latency": None},
@@ -71,7 +71,7 @@ def main() -> None:
             (target / name).write_bytes(data)
         # What this zoo computes with the rebuilt model, for a later zoo to reproduce exactly.
         model = build(config, files[artifact.MODEL_FILE], catalog)
-        engine = catalog.backend(backend).engine(config["engine"]) if backend else torch.no_grad()
+        engine = catalog.backend(backend).engine(config.engine) if backend else torch.no_grad()
         with engine, torch.no_grad():
             outputs = model(probe()).tolist()
         (target / "expected-outputs.json").write_text(json.dumps(outputs) + "\n")

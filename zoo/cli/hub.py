@@ -80,7 +80,7 @@ def pull_command(reference, latency_runs, add_version, as_json):
 
     pulled = pull(reference, context(), latency_runs=latency_runs, add_version=add_version)
     if as_json:
-        echo_json(pulled.card)
+        echo_json(pulled.card.to_dict())
         return
     click.echo(f"pulled {pulled.entry.ref} from {pulled.source}", err=True)
     echo_card(pulled.card)

@@ -84,16 +84,17 @@ def train_command(arch, dataset, weights, data_dir, image_size, epochs, batch_si
         recipe=FloatRecipe(epochs=epochs, batch_size=batch_size, lr=lr), train_limit=train_limit,
         eval_limit=eval_limit, seed=seed, output=output, name=name, command=command_line(),
     )
-    card = run_train(options, context())
+    recorded = run_train(options, context())
+    card = recorded.card
     if as_json:
-        echo_json(card)
+        echo_json({**card.to_dict(), **({"path": str(recorded.path)} if recorded.path else {})})
         return
-    m = card["metrics"]
-    click.echo(f"{arch} on {dataset}: top-1 {m['top1']:.2f} %, top-5 {m['top5']:.2f} % "
-               f"on {card['dataset']['images']} test images")
-    click.echo(f"recorded in the registry as {card['name']} (version {card['name']}@{card['version'][:12]})")
-    if "path" in card:
-        click.echo(f"weights also written to {card['path']} ({m['size_bytes']} bytes)")
+    m = card.metrics
+    click.echo(f"{arch} on {dataset}: top-1 {m.top1:.2f} %, top-5 {m.top5:.2f} % "
+               f"on {card.dataset.images} test images")
+    click.echo(f"recorded in the registry as {card.name} (version {card.name}@{card.version[:12]})")
+    if recorded.path:
+        click.echo(f"weights also written to {recorded.path} ({m.size_bytes} bytes)")
 
 
 def _qat_overrides(epochs, batches, lr, freeze_bn_after, freeze_observers_after) -> dict:
@@ -166,9 +167,9 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
     produced, recorded = quantize(options, context(), name)
     entry = recorded.entry
     if as_json:
-        echo_json(recorded.card)
+        echo_json(recorded.card.to_dict())
     else:
-        click.echo(comparison(produced.result))
+        click.echo(comparison(recorded.card))
         click.echo(f"recorded in the registry as {entry.name} (version {entry.ref}); see `zoo show {entry.name}`")
 
 

@@ -10,6 +10,7 @@ from zoo.cli import tables
 from zoo.cli.catalog import json_option
 from zoo.cli.output import echo_json
 from zoo.cli.session import context
+from zoo_registry.schema import Accuracy, Card, Latency
 
 METHODS = {"static": "static PTQ", "qat": "QAT", "dynamic": "dynamic", None: "float"}
 MISMATCH_EXIT = 1
@@ -78,51 +79,50 @@ def show_command(reference, as_json):
     registry = _registry()
     _, card, _ = registry.open(registry.resolve(reference))
     if as_json:
-        echo_json(card)
+        echo_json(card.to_dict())
         return
     echo_card(card)
 
 
-def echo_card(card: dict) -> None:
+def echo_card(card: Card) -> None:
     """A card as `zoo show` prints it: the float/int8 table where there is a float baseline, then provenance."""
     from zoo.cli.report import comparison
 
-    click.echo(f"{card['name']}@{card['version']}")
-    if card["kind"] == "int8" and "baseline" in card:
+    click.echo(card.label)
+    if card.kind == "int8" and card.baseline:
         click.echo(comparison(card))
     else:
-        m = card["metrics"]
-        click.echo(f"{card['kind']} {card['arch']} on {card['dataset']['name']}: top-1 {m['top1']:.2f} %, "
-                   f"top-5 {m['top5']:.2f} % on {card['dataset']['images']} test images; {card.get('command', '')}")
-    click.echo(f"plugin: {card['plugin']['name']} {card['plugin'].get('version') or ''}; "
-               f"versions: {', '.join(f'{k} {v}' for k, v in card['versions'].items())}")
-    for file_name, info in card["files"].items():
-        click.echo(f"  {file_name:<18} {info['size']:>10} bytes  sha256 {info['sha256']}")
+        m = card.metrics
+        click.echo(f"{card.kind} {card.arch} on {card.dataset.name}: top-1 {m.top1:.2f} %, "
+                   f"top-5 {m.top5:.2f} % on {card.dataset.images} test images; {card.command or ''}")
+    click.echo(f"plugin: {card.plugin.name} {card.plugin.version or ''}; "
+               f"versions: {', '.join(f'{k} {v}' for k, v in card.versions.items())}")
+    for file_name, info in card.files.items():
+        click.echo(f"  {file_name:<18} {info.size:>10} bytes  sha256 {info.sha256}")
 
 
-def comparison_rows(cards: list[dict]) -> list[dict]:
+def _row(model: str, method: str, figures: Accuracy, size_bytes: int | None, latency: Latency | None) -> dict:
+    return {"model": model, "method": method, "top1": figures.top1, "top5": figures.top5, "ties": figures.ties,
+            "size_bytes": size_bytes, "p50_ms": latency.p50_ms if latency else None,
+            "runtime": (latency.runtime or "eager") if latency else None}
+
+
+def comparison_rows(cards: list[Card]) -> list[dict]:
     """One row per float parent (and fused float) and per model, in the shape of the tutorial's table."""
     rows, parents = [], set()
     for card in cards:
-        if card["kind"] == "int8" and "baseline" in card:
-            parent = (card["parent"].get("sha256"), card["dataset"]["name"], card["dataset"]["images"])
+        if card.kind == "int8" and card.baseline:
+            parent_info = card.parent or {}
+            parent = (parent_info.get("sha256"), card.dataset.name, card.dataset.images)
             if parent not in parents:
                 parents.add(parent)
-                b = card["baseline"]
-                rows.append({"model": f"float ({card['parent']['name']})", "method": "float",
-                             "top1": b["top1"], "top5": b["top5"], "ties": b.get("ties"), "size_bytes": b["size_bytes"],
-                             "p50_ms": b["latency"]["p50_ms"], "runtime": b["latency"].get("runtime", "eager")})
-                if "fused_baseline" in card:
-                    f = card["fused_baseline"]
-                    rows.append({"model": "fused float", "method": "float", "top1": f["top1"], "top5": f["top5"],
-                                 "ties": f.get("ties"), "size_bytes": None, "p50_ms": None, "runtime": None})
-        latency = card["metrics"].get("latency") or {}
-        rows.append({"model": f"{card['name']}@{card['version'][:8]}",
-                     "method": f"{METHODS[card.get('method')]} {card.get('preset') or ''}".strip(),
-                     "top1": card["metrics"]["top1"], "top5": card["metrics"]["top5"],
-                     "ties": card["metrics"].get("ties"),
-                     "size_bytes": card["metrics"]["size_bytes"], "p50_ms": latency.get("p50_ms"),
-                     "runtime": latency.get("runtime", "eager") if latency else None})
+                b = card.baseline
+                rows.append(_row(f"float ({parent_info.get('name')})", "float", b, b.size_bytes, b.latency))
+                if card.fused_baseline:
+                    rows.append(_row("fused float", "float", card.fused_baseline, None, None))
+        m = card.metrics
+        rows.append(_row(f"{card.name}@{card.version[:8]}", f"{METHODS[card.method]} {card.preset or ''}".strip(),
+                         m, m.size_bytes, m.latency))
     return rows
 
 
@@ -142,7 +142,7 @@ def compare_command(references, as_json):
     if as_json:
         echo_json(rows)
         return
-    datasets = sorted({f"{c['dataset']['name']} {c['dataset']['split']} ({c['dataset']['images']} images)" for c in cards})
+    datasets = sorted({f"{c.dataset.name} {c.dataset.split} ({c.dataset.images} images)" for c in cards})
     click.echo(f"evaluated on: {'; '.join(datasets)}")
     click.echo(tables.render(["model", "method", "top-1", "top-5", "ties", "size", "p50", "runtime"],
                              [[r["model"], r["method"], tables.percent(r["top1"]), tables.percent(r["top5"]),
@@ -151,7 +151,7 @@ def compare_command(references, as_json):
                              align_right=(2, 3, 4, 5, 6)))
     click.echo("ties: images whose top class is shared by several classes (int8 outputs are quantized); top-1 and "
                "top-5 count a tie as the fraction of tied classes that fit (README: Ties)")
-    cpus = sorted({c["metrics"]["latency"]["cpu"] for c in cards if (c["metrics"].get("latency") or {}).get("cpu")})
+    cpus = sorted({c.metrics.latency.cpu for c in cards if c.metrics.latency and c.metrics.latency.cpu})
     if cpus:
         click.echo(f"p50: batch 1 latency in each model's fastest runtime as its card records it; CPU: {', '.join(cpus)}")
 

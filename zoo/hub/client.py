@@ -25,6 +25,7 @@ from zoo.core.progress import QUIET, Progress
 from zoo.hub import ref as hubref
 from zoo.hub.errors import HubError, hub_errors
 from zoo_registry import artifact, names
+from zoo_registry.schema import Card, Config
 from zoo_registry.store import Entry, Registry
 
 
@@ -45,7 +46,7 @@ class Pushed:
 @dataclass(frozen=True)
 class Pulled:
     entry: Entry
-    card: dict
+    card: Card
     source: str  # REPO@COMMIT, or the plugin's weights
 
     def as_dict(self) -> dict:
@@ -106,6 +107,7 @@ def push(registry: Registry, reference: str, repo: str | None = None, private: b
 
     entry = registry.resolve(reference)
     files = _artifact_bytes(registry, entry)
+    card, _ = _checked(files, entry.ref)
     if revision is not None:
         hubref.check_revision(revision, f"--revision {revision}")
     branch = revision or "main"
@@ -124,7 +126,6 @@ def push(registry: Registry, reference: str, repo: str | None = None, private: b
                 api.create_branch(repo_id, branch=branch, exist_ok=True)
             before = api.model_info(repo_id, revision=branch).sha
             operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=files[name]) for name in artifact.FILES]
-            card = artifact.parse_json(files[artifact.CARD_FILE], Path(artifact.CARD_FILE))
             info = api.create_commit(
                 repo_id, operations, revision=branch,
                 commit_message=f"zoo push {entry.name}@{entry.version}",
@@ -160,11 +161,11 @@ def _check_metadata(readme: bytes, repo_id: str) -> None:
         raise metadata_refused(repo_id, printable(messages[0] if messages else text)) from None
 
 
-def _describe(card: dict) -> str:
-    metrics, dataset = card["metrics"], card["dataset"]
-    how = f"{card['preset']} ({card['engine']})" if card.get("kind") == "int8" else "float"
-    return (f"{card['arch']} {how}: top-1 {metrics['top1']:.2f} %, top-5 {metrics['top5']:.2f} % on "
-            f"{dataset['images']} {dataset['name']} {dataset['split']} images.")
+def _describe(card: Card) -> str:
+    metrics, dataset = card.metrics, card.dataset
+    how = f"{card.preset} ({card.engine})" if card.kind == "int8" else "float"
+    return (f"{card.arch} {how}: top-1 {metrics.top1:.2f} %, top-5 {metrics.top5:.2f} % on "
+            f"{dataset.images} {dataset.name} {dataset.split} images.")
 
 
 def read_snapshot(folder: Path, label: str) -> dict[str, bytes]:
@@ -203,17 +204,17 @@ def evict_snapshot(folder: Path) -> None:
             target.unlink(missing_ok=True)
 
 
-def check_new_latest(registry: Registry, card: dict, source: str) -> None:
+def check_new_latest(registry: Registry, card: Card, source: str) -> None:
     """Refuse to make a version from ``source`` the latest of a name this registry holds in other versions."""
     from zoo.core.errors import NameInUseError
 
-    held = registry.list(name=card["name"])
-    if not held or any(e.version == card["version"] for e in held):
+    held = registry.list(name=card.name)
+    if not held or any(e.version == card.version for e in held):
         return
     latest = next(e for e in held if e.latest)
-    raise NameInUseError(f"this registry already holds '{card['name']}' ({len(held)} version(s), latest "
+    raise NameInUseError(f"this registry already holds '{card.name}' ({len(held)} version(s), latest "
                    f"{latest.version[:12]} of {latest.created[:10]}); {source} would become its latest version: "
-                   f"pass --add-version to record it so, or `zoo rm {card['name']}` first")
+                   f"pass --add-version to record it so, or `zoo rm {card.name}` first")
 
 
 def pull_hub(registry: Registry, ref: hubref.HubRef, catalog=None, add_version: bool = False,
@@ -252,9 +253,17 @@ def pull_hub(registry: Registry, ref: hubref.HubRef, catalog=None, add_version: 
             evict_snapshot(folder)
             raise IntegrityError(f"{again} (fetched twice from the Hub)") from None
     if not add_version:
-        check_new_latest(registry, artifact.parse_json(files[artifact.CARD_FILE], Path(source)), source)
+        check_new_latest(registry, _checked(files, source)[0], source)
     entry = record_checked(registry, files, source, catalog)
-    return Pulled(entry, artifact.parse_json(files[artifact.CARD_FILE], Path(source)), source)
+    return Pulled(entry, registry.open(entry)[1], source)
+
+
+def _checked(files: dict[str, bytes], source: str) -> tuple[Card, Config]:
+    """The typed card and config of an artifact's files, each through its schema and both against each other."""
+    card = artifact.parse_json(files[artifact.CARD_FILE], Path(source) / artifact.CARD_FILE)
+    config = artifact.parse_json(files[artifact.CONFIG_FILE], Path(source) / artifact.CONFIG_FILE)
+    artifact.check_config(config, source)
+    return artifact.check_files(card, config, source)
 
 
 def record_checked(registry: Registry, files: dict[str, bytes], source: str, catalog=None) -> Entry:
@@ -268,10 +277,7 @@ def record_checked(registry: Registry, files: dict[str, bytes], source: str, cat
     from zoo.host.plugins import get_catalog
     from zoo_registry.loading import build, check_runs, find_spec
 
-    card = artifact.parse_json(files[artifact.CARD_FILE], Path(source) / artifact.CARD_FILE)
-    config = artifact.parse_json(files[artifact.CONFIG_FILE], Path(source) / artifact.CONFIG_FILE)
-    artifact.check_config(config, source)
-    artifact.check_files(card, config, source)
+    _, config = _checked(files, source)
     catalog = catalog or get_catalog()
     find_spec(config, catalog)
     # A model that would not load, or not run, is not worth recording.

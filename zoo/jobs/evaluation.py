@@ -9,15 +9,14 @@ from zoo.context import Context, default_context
 from zoo.core.errors import IncompatibleError
 from zoo_registry import artifact
 from zoo_registry.loading import build
+from zoo_registry.schema import Config
 from zoo_registry.store import Entry
 
 
-def _engine(config: dict, catalog):
+def _engine(config: Config, catalog):
     """The context the model of ``config`` runs in: its backend's engine setting (none for float models)."""
-    from zoo_registry.config import backend_of
-
-    backend = backend_of(config)
-    return catalog.backend(backend).engine(config.get("engine")) if backend else contextlib.nullcontext()
+    backend = config.backend_name
+    return catalog.backend(backend).engine(config.engine) if backend else contextlib.nullcontext()
 
 
 def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None = None,
@@ -39,25 +38,24 @@ def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None
     registry, catalog = ctx.registry, ctx.catalog
     entry = registry.resolve(reference)
     config, card, model_bytes = registry.open(entry)
-    dataset_spec = catalog.dataset(card["dataset"]["name"])
-    data_config = data.resolve(dataset_spec, data_dir, config["image_size"], config["in_channels"],
-                               ctx.datasets_dir)
-    if data_config.num_classes != config["num_classes"]:
-        raise IncompatibleError(f"{entry.ref} classifies {config['num_classes']} classes but dataset "
+    dataset_spec = catalog.dataset(card.dataset.name)
+    data_config = data.resolve(dataset_spec, data_dir, config.image_size, config.in_channels, ctx.datasets_dir)
+    if data_config.num_classes != config.num_classes:
+        raise IncompatibleError(f"{entry.ref} classifies {config.num_classes} classes but dataset "
                                 f"'{dataset_spec.name}' at {data_config.root} has {data_config.num_classes}")
-    images = limit or card["dataset"]["images"]
-    test_set = data.first(data.load_split(dataset_spec, data_config, card["dataset"]["split"]), images)
+    images = limit or card.dataset.images
+    test_set = data.first(data.load_split(dataset_spec, data_config, card.dataset.split), images)
     model = build(config, model_bytes, catalog)
     with _engine(config, catalog):
         measured = accuracy(model, data.loader(test_set, 256), f"evaluating {entry.ref}", progress=ctx.progress)
-    expected = {k: card["metrics"][k] for k in ("top1", "top5")}
-    same_images = measured["images"] == card["dataset"]["images"]
+    expected = {"top1": card.metrics.top1, "top5": card.metrics.top5}
+    same_images = measured["images"] == card.dataset.images
     return {
         "name": entry.name, "version": entry.version, "dataset": dataset_spec.name, "images": measured["images"],
         "measured": {k: measured[k] for k in ("top1", "top5", "ties")}, "card": expected,
         "matches": same_images and all(measured[k] == expected[k] for k in expected),
         # Cards made before the rule was recorded took the first of tied classes (argmax).
-        "rule_changed": card.get("top_k_rule") != TOP_K_RULE,
+        "rule_changed": card.top_k_rule != TOP_K_RULE,
     }
 
 
@@ -76,19 +74,18 @@ def benchmark(reference: str, batch_sizes: Sequence[int], threads: Sequence[int]
 
     from zoo import runtimes
     from zoo.runtimes.latency import measure
-    from zoo_registry.config import backend_of
 
     ctx = default_context(context)
     registry, catalog = ctx.registry, ctx.catalog
     entry = registry.resolve(reference)
     config, card, model_bytes = registry.open(entry)
     model = build(config, model_bytes, catalog)
-    size, channels = config["image_size"], config["in_channels"]
-    backend_name = backend_of(config)
-    if backend_name:
+    size, channels = config.image_size, config.in_channels
+    backend_name = config.backend_name
+    if backend_name and config.preset is not None:
         backend = catalog.backend(backend_name)
-        engine = functools.partial(backend.engine, config.get("engine"))
-        subject = runtimes.Subject(backend_name, config["preset"]["method"], config.get("engine"))
+        engine = functools.partial(backend.engine, config.engine)
+        subject = runtimes.Subject(backend_name, config.preset.method, config.engine)
     else:
         engine, subject = contextlib.nullcontext, runtimes.Subject()  # type: ignore[assignment]
     runtimes.require(runtime_names or runtimes.NAMES, subject)
@@ -106,12 +103,11 @@ def benchmark(reference: str, batch_sizes: Sequence[int], threads: Sequence[int]
                 stats, load = measure(runners, example, thread_count=count, runs=runs, progress=ctx.progress)
             fastest = min(stats, key=lambda name: stats[name]["p50_ms"])
             for name, timing in stats.items():
-                rows.append({**timing, "runtime": name, "fastest": name == fastest, "engine": config.get("engine"),
+                rows.append({**timing, "runtime": name, "fastest": name == fastest, "engine": config.engine,
                              "load": load})
             for name, why in skipped.items():
                 rows.append({"batch_size": batch_size, "threads": count, "runtime": name, "skipped": why})
     if not record:
         return rows, None
-    content = {k: v for k, v in card.items() if k not in artifact.DERIVED_CARD_FIELDS}
-    files = artifact.render(model_bytes, config, {**content, "benchmarks": rows}, entry.name)
+    files = artifact.render(model_bytes, config, {**card.content(), "benchmarks": rows}, entry.name)
     return rows, registry.write(files)

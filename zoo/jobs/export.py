@@ -17,6 +17,7 @@ from zoo.context import Context, default_context
 from zoo.core import atomic
 from zoo.core.errors import IncompatibleError
 from zoo_registry.loading import load_reference
+from zoo_registry.schema import Card, Config
 
 # Percent of images on which the export's top class must agree with zoo.load's (zoo.evaluation.agreement's top1).
 MIN_AGREEMENT = 99.0
@@ -59,8 +60,8 @@ def export_torchscript(reference: str, output: str, context: Context | None = No
     ctx = default_context(context)
     target = checked_output(output)
     model, config, _ = load_reference(reference, ctx.registry, ctx.catalog)
-    engine = config.get("engine") if config.get("engine") in torch.backends.quantized.supported_engines else None
-    example = torch.randn(1, config["in_channels"], config["image_size"], config["image_size"])
+    engine = config.engine if config.engine in torch.backends.quantized.supported_engines else None
+    example = torch.randn(1, config.in_channels, config.image_size, config.image_size)
     with warnings.catch_warnings():
         # TorchScript is deprecated upstream but is still what torch.jit.load and the tutorials use.
         warnings.simplefilter("ignore")
@@ -80,15 +81,14 @@ def export_onnx(reference: str, output: str, check_images: int = 500,
 
     from zoo import runtimes
     from zoo.evaluation import agreement
+    from zoo.jobs.running import engine_and_subject
     from zoo.runtimes.onnx import INPUT, to_onnx
-    from zoo_registry.config import backend_of
 
     ctx = default_context(context)
     target = checked_output(output)
     runtimes.get("onnxruntime")  # refuses with the extra to install when onnxruntime is missing
     model, config, card = load_reference(reference, ctx.registry, ctx.catalog)
-    backend_name = backend_of(config)
-    engine, subject = _engine_and_subject(config, backend_name, ctx.catalog)
+    engine, subject = engine_and_subject(config, ctx.catalog)
     images, source = _check_images(config, card, check_images, ctx)
     data = to_onnx(model, subject, images[:1], engine)
     import onnxruntime
@@ -106,19 +106,7 @@ def export_onnx(reference: str, output: str, check_images: int = 500,
     return _write_bytes(data, target), check
 
 
-def _engine_and_subject(config: dict, backend_name: str | None, catalog):
-    import contextlib
-    import functools
-
-    from zoo import runtimes
-    if not backend_name:
-        return contextlib.nullcontext, runtimes.Subject()
-    backend = catalog.backend(backend_name)
-    return (functools.partial(backend.engine, config.get("engine")),
-            runtimes.Subject(backend_name, config["preset"]["method"], config.get("engine")))
-
-
-def _check_images(config: dict, card: dict, count: int, ctx: Context):
+def _check_images(config: Config, card: Card, count: int, ctx: Context):
     """(images, description): the first ``count`` images of the card's test split, else seeded random images."""
     import torch
 
@@ -126,12 +114,12 @@ def _check_images(config: dict, card: dict, count: int, ctx: Context):
     from zoo.core.errors import ZooError as Unavailable
 
     try:
-        spec = ctx.catalog.dataset(card["dataset"]["name"])
-        config_data = data.resolve(spec, None, config["image_size"], config["in_channels"], ctx.datasets_dir)
-        split: Any = data.first(data.load_split(spec, config_data, card["dataset"].get("split", "test")), count)
+        spec = ctx.catalog.dataset(card.dataset.name)
+        config_data = data.resolve(spec, None, config.image_size, config.in_channels, ctx.datasets_dir)
+        split: Any = data.first(data.load_split(spec, config_data, card.dataset.split), count)
         return torch.stack([image for image, _ in split]), f"{len(split)} {spec.name} test images"
     except (Unavailable, KeyError):
-        size, channels = config["image_size"], config["in_channels"]
+        size, channels = config.image_size, config.in_channels
         images = torch.randn(count, channels, size, size, generator=torch.Generator().manual_seed(0))
         return images, f"{count} random images (the card's dataset is not available here)"
 

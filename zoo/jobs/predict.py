@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import glob
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,13 +9,14 @@ from typing import Any
 
 from zoo.context import Context, default_context
 from zoo.core.errors import IncompatibleError, SettingError
+from zoo_registry.schema import Card, Config
 
 # What PIL reads and people keep images in.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 BATCH = 64
 
 
-def preprocess_of(config: dict, card: dict, catalog):
+def preprocess_of(config: Config, card: Card, catalog):
     """The ``zoo.data.Preprocess`` config.json records; for a model recorded before it did, the one its dataset's
     plugin gives.
 
@@ -25,15 +25,15 @@ def preprocess_of(config: dict, card: dict, catalog):
     """
     from zoo import data
 
-    if config.get("preprocessing"):
-        return data.Preprocess.from_record(config["preprocessing"], config.get("labels"))
-    name = card["dataset"]["name"]
+    if config.preprocessing is not None:
+        return data.Preprocess.from_record(config.preprocessing.to_dict(), config.labels)
+    name = card.dataset.name
     spec = catalog.datasets.get(name)
     if spec is None:
-        raise IncompatibleError(f"{card['name']} was recorded before zoo kept how to feed a model, and the plugin of "
+        raise IncompatibleError(f"{card.name} was recorded before zoo kept how to feed a model, and the plugin of "
                                 f"its dataset '{name}' is not installed to tell it")
     labels = spec.labels if isinstance(spec.labels, tuple) else None
-    return data.Preprocess.from_record(data.preprocessing(spec, config["image_size"], config["in_channels"]), labels)
+    return data.Preprocess.from_record(data.preprocessing(spec, config.image_size, config.in_channels), labels)
 
 
 def image_paths(arguments: Sequence[str]) -> list[Path]:
@@ -84,19 +84,18 @@ def predict(reference: str, images: Sequence[str], top_k: int = 3, context: Cont
     """
     import torch
 
-    from zoo_registry.config import backend_of
+    from zoo.jobs.running import engine_and_subject
     from zoo_registry.loading import load_reference
 
     ctx = default_context(context)
     paths = image_paths(images)
     model, config, card = load_reference(reference, ctx.registry, ctx.catalog)
     preprocess = preprocess_of(config, card, ctx.catalog)
-    backend = backend_of(config)
-    engine = (ctx.catalog.backend(backend).engine(config.get("engine")) if backend else contextlib.nullcontext())
+    engine, _ = engine_and_subject(config, ctx.catalog)
     read = [(path, _read(path, preprocess)) for path in paths]
     tensors = [(i, value) for i, (_, value) in enumerate(read) if not isinstance(value, str)]
     scores: dict[int, torch.Tensor] = {}
-    with engine, torch.inference_mode():
+    with engine(), torch.inference_mode():
         for start in range(0, len(tensors), BATCH):
             chunk = tensors[start:start + BATCH]
             logits = model(torch.stack([tensor for _, tensor in chunk])).float()

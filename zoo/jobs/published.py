@@ -24,6 +24,7 @@ from zoo.context import Context, default_context
 from zoo.core.errors import IncompatibleError, PluginError
 from zoo.core.specs import KnownWeights, ModelSpec
 from zoo_registry import artifact
+from zoo_registry.schema import Card
 from zoo_registry.store import Entry, Registry
 
 # torchvision's quantized weights are torch.ao eager-mode state dicts.
@@ -73,11 +74,11 @@ def _figures(found: Found, weights: KnownWeights | None) -> dict | None:
     return dict(weights.get_metrics().get(found.weights.dataset) or {}) if weights else None
 
 
-def _already_recorded(registry: Registry, name: str, model_sha: str) -> tuple[Entry, dict] | None:
+def _already_recorded(registry: Registry, name: str, model_sha: str) -> tuple[Entry, Card] | None:
     """A version of ``name`` made from these very weights: pulling them again adds nothing."""
     for entry in registry.list(name=name):
         _, card, _ = registry.open(entry)
-        if "published" in card and card["files"][artifact.MODEL_FILE]["sha256"] == model_sha:
+        if card.published and card.files[artifact.MODEL_FILE].sha256 == model_sha:
             return entry, card
     return None
 

@@ -26,11 +26,11 @@ from zoo.core.versions import versions
 from zoo.evaluation import TOP_K_RULE, accuracy, agreement
 from zoo.host.fence import running_model
 from zoo.jobs import limits
+from zoo.jobs.record import Recorded
 from zoo.jobs.selection import Selection, select
 from zoo.quantization import pipeline
 from zoo.runtimes.speed import card_fields, compare
 from zoo.training import QatRecipe
-from zoo_registry.store import Entry
 
 
 @dataclass(frozen=True)
@@ -249,14 +249,6 @@ def run_quantize(options: QuantizeOptions, context: Context | None = None) -> Qu
         "wall_s": round(time.perf_counter() - started, 1),
     }
     return Quantized(int8_model, float_model, result, selection, preset, backend_name)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What a job recorded: the registry entry, and the card as the registry holds it."""
-
-    entry: Entry
-    card: dict
 
 
 def quantize(options: QuantizeOptions, context: Context | None = None, name: str | None = None

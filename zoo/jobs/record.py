@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from zoo import data
 from zoo.core import licenses
 from zoo.core.licenses import package_license
 from zoo_registry import artifact, names
-from zoo_registry.config import backend_of, make_config
-from zoo_registry.schema import CARD_VERSION
+from zoo_registry.config import make_config
+from zoo_registry.schema import CARD_VERSION, Card, Config
 from zoo_registry.store import Entry, Registry
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a job recorded: the registry entry, the card as the registry holds it, and, for ``zoo train
+    --output``, the standalone weights file also written."""
+
+    entry: Entry
+    card: Card
+    path: Path | None = None
 
 
 def plugin_info(catalog, arch: str) -> dict[str, Any]:
@@ -23,7 +35,9 @@ def plugin_info(catalog, arch: str) -> dict[str, Any]:
 def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, result: Mapping[str, Any], catalog,
            spec, preset=None, backend: str | None = None, in_channels: int, model=None,
            labels: Sequence[str] | None = None) -> Entry:
-    """Write one version: the state dict through the codec, its config, its card and model card.
+    """Write one version: the state dict through the codec, its config, its card and model card. This is the one
+    place a card is built: ``result`` (the job's figures and provenance) completed with what the catalog knows,
+    then checked against ``zoo_registry.schema.Card`` before anything is written.
 
     Given the int8 ``model`` itself, first check that it reloads bit-identically.
     """
@@ -58,7 +72,7 @@ def _dataset_hub_id(catalog, name: str) -> str | None:
     return spec.hub_id if spec is not None else None
 
 
-def check_reloads(model, model_bytes: bytes, config: Mapping[str, Any], catalog) -> None:
+def check_reloads(model, model_bytes: bytes, config: Config, catalog) -> None:
     """Refuse to record a model that would not come back as it was made.
 
     A plugin's model can keep weights outside its state dict (an FX graph of
@@ -71,12 +85,12 @@ def check_reloads(model, model_bytes: bytes, config: Mapping[str, Any], catalog)
     from zoo_registry.loading import build
 
     rebuilt = build(config, model_bytes, catalog)
-    size, channels = config["image_size"], config["in_channels"]
+    size, channels = config.image_size, config.in_channels
     example = torch.randn(2, channels, size, size, generator=torch.Generator().manual_seed(0))
-    with catalog.backend(backend_of(config)).engine(config["engine"]), torch.inference_mode():
+    with catalog.backend(config.backend_name).engine(config.engine), torch.inference_mode():
         same = torch.equal(model(example), rebuilt(example))
     if not same:
-        raise CodecError(f"the {config['arch']} model would not reload as it was made (it keeps values outside its "
+        raise CodecError(f"the {config.arch} model would not reload as it was made (it keeps values outside its "
                          "state dict); nothing was recorded")
 
 

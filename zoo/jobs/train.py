@@ -16,6 +16,7 @@ from zoo.core.versions import versions
 from zoo.evaluation import TOP_K_RULE, accuracy
 from zoo.host.fence import running_model
 from zoo.jobs import limits, weights
+from zoo.jobs.record import Recorded, record
 from zoo.jobs.selection import select
 from zoo.training import FloatRecipe, train_float
 from zoo_registry.names import check_name
@@ -53,15 +54,15 @@ class TrainOptions:
         limits.whole("seed", self.seed, low=0, high=limits.MAX_SEED)
 
 
-def run_train(options: TrainOptions, context: Context | None = None) -> dict:
-    """Train, evaluate on the test split, record the weights in ``context``'s registry; returns the card.
+def run_train(options: TrainOptions, context: Context | None = None) -> Recorded:
+    """Train, evaluate on the test split, record the weights in ``context``'s registry; returns what was
+    recorded (its card: top-1/top-5 in percent, size in bytes, per-epoch loss in ``history``).
 
     With ``output``, also write them as a standalone .safetensors file with a
-    .json card beside it (how the weights a plugin ships are made).
+    .json card beside it (how the weights a plugin ships are made): the registry's card plus the file's sha256.
     """
     from safetensors.torch import save
 
-    from zoo.jobs.record import record
 
     ctx = default_context(context)
     # From scratch unless weights are named: then fine-tune them (a new head if the class count differs).
@@ -106,11 +107,9 @@ def run_train(options: TrainOptions, context: Context | None = None) -> dict:
     entry = record(ctx.registry, name=name, kind="float", state_dict=model.state_dict(), result=result,
                    catalog=selection.catalog, spec=selection.spec, in_channels=selection.spec.in_channels,
                    labels=selection.data.labels)
-    card = {"name": entry.name, "version": entry.version, "kind": "float",
-            "plugin": selection.plugin("model", options.arch), **result}
+    card = ctx.registry.open(entry)[1]
     if output is not None:
         atomic.write_bytes(output, payload)
-        atomic.write_text(output.with_suffix(".json"),
-                          json.dumps({**card, "sha256": hashlib.sha256(payload).hexdigest()}, indent=2) + "\n")
-        card["path"] = str(output)
-    return card
+        atomic.write_text(output.with_suffix(".json"), json.dumps(
+            {**card.to_dict(), "sha256": hashlib.sha256(payload).hexdigest()}, indent=2) + "\n")
+    return Recorded(entry, card, output)

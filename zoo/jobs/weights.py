@@ -58,9 +58,9 @@ def _from_registry(spec: ModelSpec, reference: str, registry: Registry, catalog)
     config, card, model_bytes = registry.open(entry)
     return WeightsChoice(
         name=entry.ref, source=f"zoo registry {entry.ref}",
-        dataset=entry.dataset, num_classes=config["num_classes"], image_size=config["image_size"],
-        load=lambda: build(config, model_bytes, catalog).state_dict(), recipe=card.get("command", ""),
-        license=card.get("license"),
+        dataset=entry.dataset, num_classes=config.num_classes, image_size=config.image_size,
+        load=lambda: build(config, model_bytes, catalog).state_dict(), recipe=card.command or "",
+        license=card.license,
     )
 
 
