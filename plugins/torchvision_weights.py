@@ -19,13 +19,15 @@ def _weights(module: str, enum: str, member: str):
     return getattr(getattr(importlib.import_module(module), enum), member)
 
 
-def state_dict_loader(module: str, enum: str, member: str) -> Callable[[], Mapping]:
+def state_dict_loader(module: str, enum: str, member: str, drop: tuple[str, ...] = ()) -> Callable[[], Mapping]:
     """A loader for ``module.enum.member``: the file torchvision publishes, from $TORCH_HOME/hub/checkpoints or
-    downloaded there, checked against the sha256 prefix in its name, read with weights_only=True."""
+    downloaded there, checked against the sha256 prefix in its name, read with weights_only=True; entries whose
+    names start with one of ``drop`` (heads the built model leaves out) are left out."""
 
     def load() -> Mapping:
         weights = _weights(module, enum, member)
-        return checkpoints.load_state_dict(weights.url, f"torchvision weights {enum}.{member}")
+        state = checkpoints.load_state_dict(weights.url, f"torchvision weights {enum}.{member}")
+        return {key: value for key, value in state.items() if not key.startswith(drop)} if drop else state
 
     return load
 

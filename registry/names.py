@@ -51,5 +51,11 @@ def parse(text: str) -> Reference:
 
 
 def default_name(arch: str, method: str | None) -> str:
-    """``ARCH-int8`` for a quantized model, ``ARCH-float`` for trained float weights."""
-    return f"{arch}-{'float' if method is None else 'int8'}"
+    """``ARCH-int8`` for a quantized model, ``ARCH-float`` for trained float weights (an architecture's
+    ``prefix:`` becomes ``prefix-``: ``tv:efficientnet_b0`` → ``tv-efficientnet_b0-int8``)."""
+    return f"{name_part(arch)}-{'float' if method is None else 'int8'}"
+
+
+def name_part(arch: str) -> str:
+    """``arch`` as part of a registry name, which cannot hold ':'."""
+    return arch.replace(":", "-")

@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from zoo.core.errors import IntegrityError, SchemaVersionError
 from zoo.core.licenses import HUB_LICENSES
-from zoo.core.specs import HUB_REPO_ID
+from zoo.core.specs import ARCH_PATTERN, HUB_REPO_ID
 from zoo.core.specs import Observer as ObserverSpec
 from zoo.core.specs import Preset as PresetSpec
 
@@ -50,6 +50,7 @@ def _printable(value: str) -> str:
 
 Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_printable)]
 Name = Annotated[str, Field(pattern=_NAME)]
+Arch = Annotated[str, Field(max_length=160, pattern=ARCH_PATTERN.pattern)]
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=10**12)]
 Milliseconds = Annotated[float, Field(ge=0, le=3.6e6, allow_inf_nan=False)]
@@ -156,7 +157,7 @@ class Card(_Lenient):
     version: Annotated[str, Field(pattern=_HEX64)]
     card_version: Annotated[int, Field(ge=1)]
     kind: Literal["int8", "float"]
-    arch: Name
+    arch: Arch
     preset: Name | None = None
     engine: Text | None = None
     method: Literal["static", "qat", "dynamic"] | None = None
@@ -287,7 +288,7 @@ class Config(_Lenient):
     artifact_version: Annotated[int, Field(ge=1, le=2)]
     codec: Codec
     kind: Literal["int8", "float"]
-    arch: Name
+    arch: Arch
     plugin: Plugin
     num_classes: Annotated[int, Field(ge=1, le=MAX_CLASSES)]
     image_size: Annotated[int, Field(ge=1, le=MAX_IMAGE_SIZE)]

@@ -65,7 +65,7 @@ def test_listings_as_tables():
 
 @pytest.mark.parametrize("args, message", [
     (["quantize", "mobilenetv2", "--preset", "fbgemm-histogram"],
-     "unknown model 'mobilenetv2'; valid choices: mobilenet_v2, resnet18, tv_mobilenet_v2; did you mean 'mobilenet_v2'?"),
+     "valid choices, the nearest: mobilenet_v2, tv_mobilenet_v2, tv:mobilenet_v2, "),
     (["quantize", "mobilenet_v2", "--preset", "fbgemm-histo"], "did you mean 'fbgemm-histogram'?"),
     (["quantize", "mobilenet_v2", "--preset", "fbgemm-histogram", "--dataset", "fashion_mnist"],
      "unknown dataset 'fashion_mnist'; valid choices: cifar10, fashion-mnist, imagefolder, imagenet-1k; did you mean 'fashion-mnist'?"),

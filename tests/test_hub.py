@@ -349,61 +349,73 @@ def test_references_resolve_through_the_default_namespace(monkeypatch):
 
 
 PUBLISHED_PLUGIN = """
+    import functools
+
     from zoo import KnownWeights, ModelSpec, checkpoints, hookimpl
-    from zoo_plugins.torchvision_models import build_resnet18, fuse
+    from zoo_plugins.torchvision_models import build, fuse
 
     URL = {url!r}
 
 
     def load():
-        return checkpoints.load_state_dict(URL, "test ResNet18 int8 weights")
+        return checkpoints.load_state_dict(URL, "test {builder} int8 weights")
 
 
     @hookimpl
     def register_models(register):
-        register(ModelSpec("test_resnet18", build_resnet18, fuse=fuse, input_size=224,
-                           description="torchvision's quantizable ResNet18, weights published by a test",
-                           weights=(KnownWeights("test-fbgemm", dataset="imagenet-1k", num_classes=1000,
+        register(ModelSpec("test_{builder}", functools.partial(build, {builder!r}), fuse=fuse, input_size=224,
+                           description="torchvision's quantizable {builder}, weights published by a test",
+                           weights=(KnownWeights("test-{engine}", dataset="imagenet-1k", num_classes=1000,
                                                  image_size=224, load=load, source="a test's own checkpoint",
-                                                 quantized=True, engine="fbgemm", preset="fbgemm-histogram",
+                                                 quantized=True, engine={engine!r}, preset={preset!r},
+                                                 stage={stage!r},
                                                  metrics={{"imagenet-1k": {{"top1": 12.5, "top5": 34.5,
                                                                            "images": 100}}}},
-                                                 published_as="test-resnet18-int8"),)))
+                                                 published_as="test-{builder}-int8"),)))
 """
 
 
-@pytest.fixture
-def published_resnet18(tmp_path):
-    """torchvision's quantized ResNet18 made here (its own quantize_model on a dummy input), published by a test
-    plugin at a URL whose file name carries the checkpoint's own sha256 prefix, as torch.hub's convention has it,
-    and already in torch.hub's cache; returns (the model, the environment that has the plugin)."""
+def publish(tmp_path, builder: str, engine: str, preset: str, stage: str, state: dict):
+    """A test plugin publishing ``state`` as the int8 weights of torchvision's quantizable ``builder``, at a URL
+    whose file name carries the checkpoint's own sha256 prefix (torch.hub's convention), already in torch.hub's
+    cache; returns (the environment that has the plugin, the checkpoint's path)."""
     import hashlib
     import io
-
-    from torchvision.models.quantization import resnet18
 
     from tests import fake_plugins
     from tests.conftest import BUILTIN_PLUGINS
 
-    previous = torch.backends.quantized.engine
-    torch.backends.quantized.engine = "fbgemm"
-    with torch.random.fork_rng():
-        torch.manual_seed(3)
-        model = resnet18(weights=None, quantize=True).eval()
     buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
+    torch.save(state, buffer)
     data = buffer.getvalue()
-    name = f"test_resnet18_fbgemm_{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    name = f"test_{builder}_{engine}_{hashlib.sha256(data).hexdigest()[:8]}.pth"
     path = Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     site = tmp_path / "site"
     site.mkdir()
     fake_plugins.install(site, "zoo-published-test", "0.1.0",
-                         {"published_test": PUBLISHED_PLUGIN.format(url=f"https://models.invalid/{name}")},
+                         {"published_test": PUBLISHED_PLUGIN.format(url=f"https://models.invalid/{name}",
+                                                                     builder=builder, engine=engine, preset=preset,
+                                                                     stage=stage)},
                          {"published_test": "published_test"})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
            "ZOO_PLUGINS": ",".join([*BUILTIN_PLUGINS, "published_test"])}
+    return env, path
+
+
+@pytest.fixture
+def published_resnet18(tmp_path):
+    """torchvision's quantized ResNet18 made here (its own quantize_model on a dummy input), published by a test
+    plugin (``publish``); returns (the model, the environment that has the plugin, the checkpoint's path)."""
+    from torchvision.models.quantization import resnet18
+
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = "fbgemm"
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        model = resnet18(weights=None, quantize=True).eval()
+    env, path = publish(tmp_path, "resnet18", "fbgemm", "fbgemm-histogram", "converted", model.state_dict())
     yield model, env, path
     torch.backends.quantized.engine = previous
     path.unlink(missing_ok=True)
@@ -438,6 +450,37 @@ def test_pull_published_weights_through_their_plugin(published_resnet18, dest):
     assert again["version"] == card["version"] and len(Registry(dest).list()) == 1
     shown = zoo_cli(env, dest, "show", "test-resnet18-int8")
     assert shown.returncode == 0 and "int8 test_resnet18 on imagenet-1k: top-1 12.50 %" in shown.stdout
+
+
+@pytest.mark.slow
+def test_weights_published_before_convert_are_converted_on_pull(tmp_path, dest):
+    """torchvision publishes MobileNetV3's int8 weights as its QAT-prepared state: zoo loads them into the model
+    prepared the same way, converts it, and records a model that computes what torchvision's converted one does."""
+    from types import SimpleNamespace
+
+    from tests.torchvision_reference import torchvision_int8
+
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = "qnnpack"
+    try:
+        model, state = torchvision_int8("mobilenet_v3_large", {}, SimpleNamespace(stage="prepared", engine="qnnpack"),
+                                        64)
+        env, path = publish(tmp_path, "mobilenet_v3_large", "qnnpack", "qnnpack-qat", "prepared", state)
+        card = ok_json(zoo_cli(env, dest, "pull", "test-mobilenet_v3_large-int8", "--latency-runs", "2", "--json"))
+        assert (card["preset"], card["method"], card["engine"]) == ("qnnpack-qat", "qat", "qnnpack")
+        x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        code = ("import sys, torch, zoo\nx = torch.load(sys.argv[1])\n"
+                "torch.save(zoo.load('test-mobilenet_v3_large-int8', registry=sys.argv[2])(x), sys.argv[3])")
+        torch.save(x, tmp_path / "x.pt")
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.pt"), str(dest), str(tmp_path / "y.pt")],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        with torch.inference_mode():
+            expected = model(x)
+        assert torch.unique(expected).numel() > 10
+        assert torch.equal(torch.load(tmp_path / "y.pt"), expected)
+    finally:
+        torch.backends.quantized.engine = previous
 
 
 def test_a_published_checkpoint_that_does_not_match_its_name_is_refused(published_resnet18, dest):

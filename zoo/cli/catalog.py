@@ -53,12 +53,32 @@ def _weights_note(weights: dict) -> str:
 
 
 @click.command("models")
+@click.argument("patterns", nargs=-1, metavar="[PATTERN]...")
+@click.option("--pretrained", is_flag=True, help="Only architectures with known weights (float or int8).")
+@click.option("--published", is_flag=True, help="Only architectures with int8 weights `zoo pull` records.")
 @json_option
-def models_command(as_json: bool) -> None:
-    """List the architectures, the backends they go through and their known weights."""
+def models_command(patterns: tuple[str, ...], pretrained: bool, published: bool, as_json: bool) -> None:
+    """List the architectures, the backends they go through and their known weights.
+
+    PATTERN is a shell-style wildcard on the name or an alias (quote it so the
+    shell leaves it alone); several patterns list what any of them matches.
+
+    \b
+    Examples:
+      zoo models 'resnet*'
+      zoo models --pretrained 'shufflenet*'
+      zoo models --published --json
+    """
+    import fnmatch
+
     catalog = load_catalog()
     entries: list[dict[str, Any]] = []
     for name, spec in sorted(catalog.models.items()):
+        if patterns and not any(fnmatch.fnmatchcase(candidate, pattern) for pattern in patterns
+                                for candidate in (name, *spec.aliases)):
+            continue
+        if (pretrained and not spec.weights) or (published and not any(w.published_as for w in spec.weights)):
+            continue
         plugin = catalog.owner("model", name)
         entries.append({
             "name": name,
@@ -80,10 +100,15 @@ def models_command(as_json: bool) -> None:
         echo_json(entries)
         return
     _warn_failures(catalog)
+    if not entries:
+        wanted = " ".join(filter(None, [*(repr(p) for p in patterns), "--pretrained" * pretrained,
+                                        "--published" * published]))
+        click.echo(f"No architecture matches {wanted}; `zoo models` lists all {len(catalog.models)}.", err=True)
+        return
     rows = [[e["name"], e["plugin"], ", ".join(e["backends"]) if e["backends"] is not None else "any",
-             ", ".join(w["name"] + _weights_note(w) for w in e["weights"]) or "-",
+             str(e["input_size"]), ", ".join(w["name"] + _weights_note(w) for w in e["weights"]) or "-",
              e["description"]] for e in entries]
-    click.echo(tables.render(["model", "plugin", "backends", "weights", "description"], rows))
+    click.echo(tables.render(["model", "plugin", "backends", "input", "weights", "description"], rows))
 
 
 @click.command("presets")

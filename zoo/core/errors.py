@@ -32,11 +32,14 @@ class UnknownNameError(ZooError, LookupError):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        shown = self.choices[:MAX_LISTED]
-        listed = ", ".join(shown) if shown else "(none available)"
-        if len(self.choices) > len(shown):
-            listed += f", … ({len(self.choices) - len(shown)} more)"
-        message = f"unknown {self.kind} '{self.value}'; valid choices: {listed}"
+        if len(self.choices) <= MAX_LISTED:
+            listed = ", ".join(self.choices) if self.choices else "(none available)"
+            message = f"unknown {self.kind} '{self.value}'; valid choices: {listed}"
+        else:
+            # Too many to list (every torchvision classifier, say): the nearest ones, most alike first.
+            nearest = difflib.get_close_matches(self.value, self.choices, n=MAX_LISTED // 2, cutoff=0)
+            message = (f"unknown {self.kind} '{self.value}'; {len(self.choices)} valid choices, the nearest: "
+                       f"{', '.join(nearest)}")
         if self.closest:
             message += f"; did you mean '{self.closest}'?"
         return message

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# An architecture's name may carry one namespace prefix: tv:efficientnet_b0, timm:resnet50.a1_in1k.
+ARCH_PATTERN = re.compile(r"^(?:[a-z0-9][a-z0-9_-]*:)?[a-z0-9][a-z0-9_.-]*$")
 # A qualified class name: dotted Python identifiers, at least a module and a class.
 QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 METHODS = ("static", "qat", "dynamic")
@@ -41,12 +43,28 @@ def check_name(kind: str, name: str) -> None:
         )
 
 
+def check_arch_name(kind: str, name: str) -> None:
+    """An architecture's name: as ``check_name``, optionally after one ``prefix:`` (``tv:efficientnet_b0``)."""
+    if not isinstance(name, str) or not ARCH_PATTERN.match(name):
+        raise ValueError(
+            f"invalid {kind} name {name!r}: use lower-case letters, digits, '_', '-' and '.', "
+            "starting with a letter or digit, optionally after one 'prefix:' (tv:efficientnet_b0)"
+        )
+
+
+# What a quantized state dict was saved from: the converted int8 model, or the prepared one before convert.
+WEIGHT_STAGES = ("converted", "prepared")
+
+
 @dataclass(frozen=True)
 class KnownWeights:
     """Weights a plugin knows how to obtain for its architecture.
 
-    ``load`` returns a state dict for the float model (``quantized=False``), or
-    for the model after fuse → prepare → convert with ``preset`` (``quantized=True``).
+    ``load`` returns a state dict for the float model (``quantized=False``), or,
+    for ``quantized=True``, for the model after fuse → prepare → convert with
+    ``preset`` (``stage="converted"``, the usual) or after fuse → prepare only
+    (``stage="prepared"``: weights published before convert, e.g. torchvision's
+    QAT MobileNetV3; zoo loads them into the prepared model, then converts).
     ``metrics`` is keyed by dataset name, e.g. ``{"imagenet-1k": {"top1": 69.76,
     "top5": 89.08, "images": 50000}}`` (``images``: how many evaluation images the
     figures cover, where known), or is a callable returning that mapping when
@@ -77,9 +95,15 @@ class KnownWeights:
     published_as: str | None = None
     license: str | None = None
     hub_repo: str | None = None
+    stage: str = "converted"
 
     def __post_init__(self) -> None:
         check_name("weights", self.name)
+        if self.stage not in WEIGHT_STAGES:
+            raise ValueError(f"weights {self.name!r}: stage must be one of {', '.join(WEIGHT_STAGES)}, "
+                             f"got {self.stage!r}")
+        if self.stage == "prepared" and not self.quantized:
+            raise ValueError(f"weights {self.name!r}: only quantized weights can be published at stage 'prepared'")
         check_license(f"weights {self.name!r}", self.license)
         check_hub_repo_id("hub_repo", f"weights {self.name!r}", self.hub_repo)
         if self.published_as is not None:
@@ -119,9 +143,9 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        check_name("model", self.name)
+        check_arch_name("model", self.name)
         for alias in self.aliases:
-            check_name("model alias", alias)
+            check_arch_name("model alias", alias)
         if not callable(self.build):
             raise ValueError(f"model {self.name!r}: build must be callable")
         if self.fuse is not None and not callable(self.fuse):

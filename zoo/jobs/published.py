@@ -127,11 +127,15 @@ def pull(found: Found, context: Context | None = None, latency_runs: int = 50):
     from zoo.state_dicts import check_state_dict
 
     check_state_dict(state, f"weights '{weights.name}'", tensors_only=False)
+    patterns = catalog.fusion_patterns.values()
     with backend.engine(preset.engine):
-        model = pipeline.skeleton(spec, preset, backend, weights.num_classes, size, catalog.fusion_patterns.values(),
-                                  catalog)
         try:
-            model.load_state_dict(state)
+            if weights.stage == "prepared":
+                model = pipeline.from_prepared_state(spec, preset, backend, weights.num_classes, size, patterns,
+                                                     state, catalog)
+            else:
+                model = pipeline.skeleton(spec, preset, backend, weights.num_classes, size, patterns, catalog)
+                model.load_state_dict(state)
         except RuntimeError as exc:
             raise IncompatibleError(f"{weights.source} do not fit {spec.name} quantized with preset {preset.name} "
                                     f"({str(exc).splitlines()[0]})") from None

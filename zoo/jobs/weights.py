@@ -40,7 +40,9 @@ class WeightsChoice:
 
 def trained_name(arch: str, dataset: str) -> str:
     """The registry name ``zoo train`` records float weights under, where ``zoo quantize`` looks by default."""
-    return f"{arch}-{dataset}"
+    from zoo_registry.names import name_part
+
+    return f"{name_part(arch)}-{dataset}"
 
 
 def _from_registry(spec: ModelSpec, reference: str, registry: Registry, catalog) -> WeightsChoice | None:

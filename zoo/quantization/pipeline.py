@@ -195,3 +195,20 @@ def skeleton(spec: ModelSpec, preset: Preset, backend, num_classes: int, image_s
         with torch.no_grad():
             prepared(*example_inputs(spec, image_size, batch_size=2))
         return convert(prepared, backend)
+
+
+def from_prepared_state(spec: ModelSpec, preset: Preset, backend, num_classes: int, image_size: int,
+                        patterns: Iterable[FusionPattern], state: Mapping[str, Any], catalog=None) -> nn.Module:
+    """The int8 model made by loading ``state``, a state dict saved after fuse → prepare with ``preset`` (before
+    convert, as torchvision publishes its QAT MobileNetV3), into ``spec`` prepared so, then converting it.
+
+    Raises:
+        RuntimeError: ``state`` does not fit the prepared model (torch's load_state_dict message).
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        float_model = spec.build(num_classes).eval()
+    with backend.engine(preset.engine):
+        prepared = prepare(float_model, spec, preset, backend, image_size, patterns, catalog)
+        prepared.load_state_dict(state)
+        return convert(prepared, backend)
