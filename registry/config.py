@@ -25,9 +25,11 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
 
 def make_config(*, kind: str, arch: str, plugin: Mapping[str, Any], num_classes: int, image_size: int,
                 in_channels: int, preset: Preset | None, backend: str | None, versions: Mapping[str, str],
-                preprocessing: Mapping[str, Any] | None = None, labels: Sequence[str] | None = None) -> Config:
+                preprocessing: Mapping[str, Any] | None = None, labels: Sequence[str] | None = None,
+                model_file: Mapping[str, str] | None = None) -> Config:
     """config.json for a new version: what rebuilds the module tree, and how to feed it (``preprocessing``:
-    see ``zoo.data.preprocessing``; ``labels``: the class names in output order, where the dataset has them).
+    see ``zoo.data.preprocessing``; ``labels``: the class names in output order, where the dataset has them;
+    ``model_file``: the name, function and sha256 of the user's Python file the architecture came from, if so).
 
     Raises:
         ValueError: ``kind`` is neither int8 nor float.
@@ -52,6 +54,7 @@ def make_config(*, kind: str, arch: str, plugin: Mapping[str, Any], num_classes:
         "versions": dict(versions),
         **({"preprocessing": _json(dict(preprocessing))} if preprocessing else {}),
         **({"labels": list(labels)} if labels else {}),
+        **({"model_file": dict(model_file)} if model_file else {}),
     }, f"{arch} ({kind})")
 
 

@@ -6,14 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from zoo.core.errors import IncompatibleError, MissingPluginError
+from zoo.host import model_files
 from zoo.host.plugins import Catalog, get_catalog
 from zoo_registry import artifact
 from zoo_registry.schema import Card, Config
 
 
-def find_spec(config: Config, catalog: Catalog):
-    """The installed ModelSpec of ``config``'s architecture; MissingPluginError naming the package otherwise."""
+def find_spec(config: Config, catalog: Catalog, label: str = "config.json"):
+    """The installed ModelSpec of ``config``'s architecture; MissingPluginError naming the package otherwise.
+
+    An architecture from the user's own Python file is found only when the user gave that very file (same
+    sha256): IntegrityError otherwise (``zoo.host.model_files.check_recorded``).
+    """
     arch = config.arch
+    model_files.check_recorded(arch, config.model_file.to_dict() if config.model_file else None, label,
+                               catalog.model_files)
     if arch in catalog.models:
         return catalog.models[arch]
     plugin = config.plugin
@@ -25,14 +32,15 @@ def find_spec(config: Config, catalog: Catalog):
     )
 
 
-def build(config: Config, model_bytes: bytes, catalog: Catalog | None = None):
-    """The module tree of ``config`` with the weights of ``model_bytes`` loaded, in eval mode."""
+def build(config: Config, model_bytes: bytes, catalog: Catalog | None = None, label: str = "config.json"):
+    """The module tree of ``config`` with the weights of ``model_bytes`` loaded, in eval mode (``label`` names the
+    artifact in errors)."""
     import torch
 
     from zoo.quantization import pipeline
     from zoo_registry import codec
     catalog = catalog or get_catalog()
-    spec = find_spec(config, catalog)
+    spec = find_spec(config, catalog, label)
     if config.kind == "float" or config.preset is None:
         with torch.random.fork_rng():
             torch.manual_seed(0)
@@ -92,8 +100,9 @@ def check_runs(model, config: Config, label: str, catalog: Catalog | None = None
 def load_directory(directory: Path, label: str | None = None,
                    catalog: Catalog | None = None) -> tuple[Any, Config, Card]:
     """(model, config, card) from an artifact directory, after checking every file's sha256."""
-    config, card, model_bytes = artifact.read_verified(directory, label or str(directory))
-    return build(config, model_bytes, catalog), config, card
+    label = label or str(directory)
+    config, card, model_bytes = artifact.read_verified(directory, label)
+    return build(config, model_bytes, catalog, label), config, card
 
 
 def load_reference(reference: str, registry=None, catalog: Catalog | None = None) -> tuple[Any, Config, Card]:
@@ -103,4 +112,4 @@ def load_reference(reference: str, registry=None, catalog: Catalog | None = None
     registry = registry or Registry()
     entry = registry.resolve(reference)
     config, card, model_bytes = registry.open(entry)
-    return build(config, model_bytes, catalog), config, card
+    return build(config, model_bytes, catalog, entry.ref), config, card

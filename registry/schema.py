@@ -134,6 +134,15 @@ class Plugin(_Lenient):
     version: Text | None = None
 
 
+class ModelFile(_Strict):
+    """The user's own Python file a model was built from (``zoo quantize PATH.py:FUNCTION``): which one, never
+    where; loading needs the file given again, with this sha256."""
+
+    name: Annotated[str, Field(max_length=255), AfterValidator(_printable)]
+    function: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")]
+    sha256: Annotated[str, Field(pattern=_HEX64)]
+
+
 class Timing(_Lenient):
     p50_ms: Milliseconds
     p90_ms: Milliseconds
@@ -184,6 +193,7 @@ class Card(_Lenient):
     wall_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     plugin: Plugin
     files: dict[Literal["model.safetensors", "config.json", "README.md"], FileInfo]
+    model_file: ModelFile | None = None
     # zoo quantize: how the int8 model was made (calibration images, or the QAT recipe and its history).
     calibration: dict[Name, Any] | None = None
     qat: dict[Name, Any] | None = None
@@ -300,6 +310,7 @@ class Config(_Lenient):
     versions: dict[Name, Text]
     preprocessing: Preprocessing | None = None
     labels: list[Annotated[str, Field(max_length=200), AfterValidator(_printable)]] | None = None
+    model_file: ModelFile | None = None
 
     @property
     def backend_name(self) -> str | None:

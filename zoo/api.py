@@ -192,7 +192,7 @@ def transform(reference: str, *, context: Context | None = None):
 
 
 def load(reference: str, registry: str | None = None, runtime: str = "eager", threads: int | None = None, *,
-         with_transform: bool = False, context: Context | None = None):
+         with_transform: bool = False, model_file: str | None = None, context: Context | None = None):
     """Load ``NAME`` (its latest version) or ``NAME@DIGEST`` from the registry (``registry``, a directory, else
     ``context``'s).
 
@@ -200,6 +200,9 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
     backend, and the weights are decoded from safetensors; nothing is
     unpickled. For an int8 model, the backend's engine is set for the process
     (torch.ao's quantized engine), as torchvision does for its quantized models.
+
+    ``model_file``: ``"PATH.py:FUNCTION"``, for a model made from your own Python file (``zoo.quantize(
+    "PATH.py:FUNCTION", ...)``): the same file again, whose sha256 must match what was recorded; zoo runs it.
 
     ``runtime``: ``"eager"`` (default) returns the nn.Module in eval mode;
     ``"torchscript"``, ``"inductor"``, ``"onnxruntime"`` or ``"openvino"`` return
@@ -217,7 +220,8 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
     Raises:
         UnknownNameError: no such model or runtime.
         IncompatibleError: a runtime that is not installed (saying which extra to install) or cannot run it.
-        IntegrityError: a file that does not match its card.
+        IntegrityError: a file that does not match its card; a model made from a Python file, without that file.
+        SettingError: a ``model_file`` that does not exist, does not run, or lacks its function.
         SchemaVersionError: the model was made by a newer zoo.
     """
     import torch
@@ -235,6 +239,10 @@ def load(reference: str, registry: str | None = None, runtime: str = "eager", th
 
     limits.whole("threads", threads, high=limits.MAX_THREADS)
     ctx = default_context(context)
+    if model_file is not None:
+        from zoo.host import model_files
+
+        model_files.register(ctx.plugins, model_files.parse(model_file))
     catalog = ctx.catalog
     model, config, card = load_reference(reference, Registry(registry) if registry else ctx.registry, catalog)
     engine, subject = engine_and_subject(config, catalog)

@@ -87,8 +87,12 @@ def _what_was_recorded() -> str:
               help="Fail when any plugin fails to load, instead of reporting it in `zoo plugins`.")
 @click.option("--registry", envvar="ZOO_REGISTRY", metavar="DIRECTORY",
               help="Registry directory (default: $ZOO_HOME/registry).")
+@click.option("--model-file", "model_file_refs", multiple=True, metavar="PATH.py:FUNCTION",
+              help="Your own Python file whose FUNCTION(num_classes) builds a model, as architecture "
+                   "file:STEM.FUNCTION; zoo runs the file (it is your code). Needed again to load what was made "
+                   "from it (its sha256 must match). Repeatable.")
 @click.pass_context
-def main(ctx: click.Context, strict_plugins: bool, registry: str | None) -> None:
+def main(ctx: click.Context, strict_plugins: bool, registry: str | None, model_file_refs: tuple[str, ...]) -> None:
     """Turn a float CNN into an int8 model, measure what it cost, and keep and share the result.
 
     \b
@@ -118,6 +122,11 @@ def main(ctx: click.Context, strict_plugins: bool, registry: str | None) -> None
     # Built once; every command, listing or job, takes its registry, plugins and progress from it.
     ctx.obj = Context.from_environment(registry=registry, strict_plugins=strict_plugins or None,
                                        progress=progress.from_environment())
+    if model_file_refs:
+        from zoo.host import model_files
+
+        for reference in model_file_refs:
+            model_files.register(ctx.obj.plugins, model_files.parse(reference))
 
 
 def _register_commands() -> None:

@@ -145,10 +145,18 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
     fine-tune with fake quantization (the tutorial's recipe); dynamic presets
     quantize Linear/LSTM weights ahead of time.
 
+    ARCH is an architecture a plugin registers (`zoo models`), or PATH.py:FUNCTION,
+    your own file whose FUNCTION(num_classes) returns a float nn.Module (use
+    --backend fx or pt2e unless it has QuantStubs). zoo runs that file: it is
+    your code, run because you named it. The model records the file's name and
+    sha256, and loading it later needs the same file (`zoo --model-file
+    PATH.py:FUNCTION eval NAME`). A plugin package is the durable way.
+
     \b
     Examples:
       zoo quantize mobilenet_v2 --preset fbgemm-histogram
       zoo quantize resnet18 --preset fbgemm-qat --backend fx --json
+      zoo quantize my_net.py:build --preset x86-histogram --backend fx --weights my_net.safetensors
       zoo quantize resnet18 --preset x86-histogram --dataset imagefolder --data-dir ~/imagenet_1k \\
           --weights imagenet1k-v1
     """

@@ -22,6 +22,8 @@ from zoo.core import hookspecs
 from zoo.core.errors import IncompatibleError, PluginError, UnknownNameError, closest_match
 from zoo.core.specs import BackendSpec, DatasetSpec, FusionPattern, ModelSpec, ModuleType, Preset
 from zoo.host.fence import FencedBackend, fence_spec
+from zoo.host.model_files import PLUGIN_PREFIX as MODEL_FILE_PLUGIN
+from zoo.host.model_files import PREFIX as MODEL_FILE_PREFIX
 
 ENTRY_POINT_GROUP = "zoo"
 # The distribution whose entry points are the built-in plugins.
@@ -81,6 +83,8 @@ class Catalog:
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     reports: dict[str, PluginReport] = field(default_factory=dict)
     loaded_backends: dict[str, Any] = field(default_factory=dict)
+    # Architectures from the user's own Python files (zoo.host.model_files): name, function and sha256 of each.
+    model_files: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def _table(self, kind: str) -> dict[str, Any]:
         tables: dict[str, dict[str, Any]] = {
@@ -210,6 +214,10 @@ class PluginHost:
         self._extra.append((name, plugin))
         self._catalog = None
 
+    def added(self, name: str) -> object | None:
+        """The plugin object added under ``name``, or None."""
+        return next((plugin for n, plugin in self._extra if n == name), None)
+
     def remove(self, name: str) -> None:
         self._extra = [(n, p) for n, p in self._extra if n != name]
         self._catalog = None
@@ -271,6 +279,8 @@ class PluginHost:
             report.hooks = sorted(
                 hook.name for hook in pm.get_hookcallers(plugin) or () if hook.name in HOOKS
             )
+            if name.startswith(MODEL_FILE_PLUGIN):
+                catalog.model_files[plugin.arch] = plugin.record  # type: ignore[attr-defined]
 
         for name in sorted((wanted or set()) - set(catalog.reports)):
             report = PluginReport(name=name)
@@ -323,6 +333,12 @@ class PluginHost:
                 report.registered.setdefault(kind, []).append(spec.name)
                 return
             names = [spec.name, *getattr(spec, "aliases", ())]
+            if kind == "model" and not report.name.startswith(MODEL_FILE_PLUGIN) and any(
+                    name.startswith(MODEL_FILE_PREFIX) for name in names):
+                # Loading checks a file: architecture against the file the user gave; no plugin may stand in.
+                fail(report, f"model names starting with '{MODEL_FILE_PREFIX}' are reserved for the user's own model "
+                             f"files; {_described(report)} registered '{spec.name}'")
+                return
             for name in names:
                 taken = name in table or (kind == "model" and name in catalog.aliases)
                 if taken:

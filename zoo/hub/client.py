@@ -279,7 +279,7 @@ def record_checked(registry: Registry, files: dict[str, bytes], source: str, cat
 
     _, config = _checked(files, source)
     catalog = catalog or get_catalog()
-    find_spec(config, catalog)
+    find_spec(config, catalog, source)
     # A model that would not load, or not run, is not worth recording.
     check_runs(build(config, files[artifact.MODEL_FILE], catalog), config, source, catalog)
     return registry.write(files)

@@ -45,7 +45,7 @@ def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None
                                 f"'{dataset_spec.name}' at {data_config.root} has {data_config.num_classes}")
     images = limit or card.dataset.images
     test_set = data.first(data.load_split(dataset_spec, data_config, card.dataset.split), images)
-    model = build(config, model_bytes, catalog)
+    model = build(config, model_bytes, catalog, entry.ref)
     with _engine(config, catalog):
         measured = accuracy(model, data.loader(test_set, 256), f"evaluating {entry.ref}", progress=ctx.progress)
     expected = {"top1": card.metrics.top1, "top5": card.metrics.top5}
@@ -79,7 +79,7 @@ def benchmark(reference: str, batch_sizes: Sequence[int], threads: Sequence[int]
     registry, catalog = ctx.registry, ctx.catalog
     entry = registry.resolve(reference)
     config, card, model_bytes = registry.open(entry)
-    model = build(config, model_bytes, catalog)
+    model = build(config, model_bytes, catalog, entry.ref)
     size, channels = config.image_size, config.in_channels
     backend_name = config.backend_name
     if backend_name and config.preset is not None:

@@ -48,12 +48,14 @@ def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, res
     image_size = result["dataset"]["image_size"]
     if dataset is not None and labels is None and not callable(dataset.labels):
         labels = data.labels_of(dataset, None, result["dataset"]["num_classes"])
+    model_file = catalog.model_files.get(spec.name)
     config = make_config(kind=kind, arch=spec.name, plugin=plugin, num_classes=result["dataset"]["num_classes"],
                          image_size=image_size, in_channels=in_channels, preset=preset,
                          backend=backend, versions=result["versions"],
                          preprocessing=data.preprocessing(dataset, image_size, in_channels) if dataset else None,
-                         labels=labels)
+                         labels=labels, model_file=model_file)
     card = {"card_version": CARD_VERSION, "kind": kind, **result, "plugin": plugin,
+            **({"model_file": model_file} if model_file else {}),
             # The weights' terms where they are known, else those of the plugin that defines the architecture.
             "license": result.get("license") or (result.get("parent") or {}).get("license")
             or package_license(plugin["package"]) or licenses.UNKNOWN}

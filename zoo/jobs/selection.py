@@ -12,6 +12,7 @@ from zoo import data
 from zoo.context import Context, default_context
 from zoo.core.errors import IncompatibleError
 from zoo.core.specs import DatasetSpec, ModelSpec
+from zoo.host import model_files
 from zoo.host.plugins import Catalog
 from zoo.jobs import weights
 
@@ -65,12 +66,19 @@ def select(arch: str, dataset: str, requested_weights: str | None, data_dir: str
            image_size: int | None = None, context: Context | None = None) -> Selection:
     """The model, dataset and weights a job names, each checked against ``context``'s plugins and registry.
 
+    ``arch`` is a registered architecture, or ``PATH.py:FUNCTION``: the user's own file, whose ``FUNCTION(num_classes)``
+    builds the float model (``zoo.host.model_files``).
+
     Raises:
         UnknownNameError: an architecture, dataset or weights name no plugin registers (with the closest names).
+        SettingError: a model file that does not exist, does not run, or lacks the function.
         NoWeightsError, IncompatibleError, DatasetUnavailableError: as ``zoo.jobs.weights.resolve`` and
             ``zoo.data.resolve`` say.
     """
     ctx = default_context(context)
+    if model_files.is_reference(arch):
+        # The user's own file, run because they named it: its builder becomes architecture file:STEM.FUNCTION.
+        arch = model_files.register(ctx.plugins, model_files.parse(arch))
     catalog = ctx.catalog
     spec = catalog.model(arch)
     dataset_spec = catalog.dataset(dataset)

@@ -61,7 +61,7 @@ def _from_registry(spec: ModelSpec, reference: str, registry: Registry, catalog)
     return WeightsChoice(
         name=entry.ref, source=f"zoo registry {entry.ref}",
         dataset=entry.dataset, num_classes=config.num_classes, image_size=config.image_size,
-        load=lambda: build(config, model_bytes, catalog).state_dict(), recipe=card.command or "",
+        load=lambda: build(config, model_bytes, catalog, entry.ref).state_dict(), recipe=card.command or "",
         license=card.license,
     )
 
