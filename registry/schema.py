@@ -280,7 +280,7 @@ class Codec(_Strict):
 class Preprocessing(_Lenient):
     image_size: Annotated[int, Field(ge=1, le=MAX_IMAGE_SIZE)]
     resize: Literal["resize", "resize_crop"]
-    crop_ratio: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    crop_ratio: Annotated[float, Field(gt=0, le=2, allow_inf_nan=False)] | None = None
     channels: Literal[1, 3]
     mean: list[Annotated[float, Field(ge=-1e3, le=1e3, allow_inf_nan=False)]]
     std: list[Annotated[float, Field(gt=0, le=1e3, allow_inf_nan=False)]]

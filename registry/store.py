@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.core.errors import (
     AmbiguousReferenceError,
@@ -36,7 +36,10 @@ from zoo.core.errors import (
 from zoo.core.paths import zoo_home
 from zoo_registry import artifact, names
 from zoo_registry.names import Reference
-from zoo_registry.schema import Card, Config
+
+if TYPE_CHECKING:
+    from zoo_registry.schema import Card, Config
+
 
 REGISTRY_ENV = "ZOO_REGISTRY"
 INDEX_FILE = "index.sqlite"

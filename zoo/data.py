@@ -37,6 +37,8 @@ class DataConfig:
     in_channels: int
     num_classes: int
     labels: tuple[str, ...] | None = None
+    # The weights' own normalisation (mean, std, crop ratio), where they declare one for this dataset.
+    normalization: tuple[tuple[float, ...], tuple[float, ...], float | None] | None = None
 
     def as_dict(self) -> dict:
         return {"name": self.dataset, "image_size": self.image_size, "num_classes": self.num_classes}
@@ -85,18 +87,22 @@ def labels_of(spec: DatasetSpec, root: str | None, num_classes: int | None = Non
 CROP_RATIO = 0.875
 
 
-def preprocessing(spec: DatasetSpec, image_size: int, in_channels: int) -> dict[str, Any]:
+def preprocessing(spec: DatasetSpec, image_size: int, in_channels: int,
+                  normalization: tuple[tuple[float, ...], tuple[float, ...], float | None] | None = None
+                  ) -> dict[str, Any]:
     """How an image becomes this model's input, as config.json records it (see ``Preprocess``).
 
     Returns:
         {image_size: side in pixels, resize: "resize" (to image_size × image_size) or "resize_crop" (shorter side
         to round(image_size / crop_ratio), then the centre image_size × image_size), crop_ratio, channels: 1 (grey)
         or 3 (RGB) as the dataset's images are, mean and std per channel (of pixel values scaled to 0..1),
-        in_channels: the model's (a grey image is repeated to fill them)}.
+        in_channels: the model's (a grey image is repeated to fill them)}. ``normalization``: the weights' own
+        (mean, std, crop ratio), which replace the dataset's where given.
     """
+    mean, std, crop_ratio = normalization or (spec.mean, spec.std, None)
     return Preprocess(image_size=image_size, resize="resize_crop" if spec.resize_crop else "resize",
-                      channels=spec.channels, in_channels=in_channels, mean=tuple(spec.mean),
-                      std=tuple(spec.std)).as_record()
+                      channels=spec.channels, in_channels=in_channels, mean=tuple(mean), std=tuple(std),
+                      crop_ratio=crop_ratio or CROP_RATIO).as_record()
 
 
 def eval_transform(preprocess: Mapping[str, Any]):
@@ -169,7 +175,8 @@ class Preprocess:
 
 def make_transform(spec: DatasetSpec, config: DataConfig, train: bool):
     if not train:
-        return eval_transform(preprocessing(spec, config.image_size, config.in_channels))
+        return eval_transform(preprocessing(spec, config.image_size, config.in_channels, config.normalization))
+    mean, std, _ = config.normalization or (spec.mean, spec.std, None)
     size = config.image_size
     steps: list = []
     if spec.resize_crop:
@@ -178,7 +185,7 @@ def make_transform(spec: DatasetSpec, config: DataConfig, train: bool):
         steps.append(transforms.Resize((size, size)))
         if spec.augment:
             steps += [transforms.RandomCrop(size, padding=size // 8), transforms.RandomHorizontalFlip()]
-    steps += [transforms.ToTensor(), transforms.Normalize(spec.mean, spec.std)]
+    steps += [transforms.ToTensor(), transforms.Normalize(mean, std)]
     if spec.channels != config.in_channels:
         steps.append(RepeatChannels(config.in_channels))
     return transforms.Compose(steps)

@@ -75,7 +75,11 @@ class KnownWeights:
     ``apache-2.0``, ``other``...; ``zoo.core.licenses.HUB_LICENSES``): every model
     made from them carries it. ``hub_repo`` is the Hub model repository the
     weights are published in (``NAMESPACE/NAME``), if any: model cards then name
-    it as their ``base_model``.
+    it as their ``base_model``. ``mean``, ``std`` (per channel, of pixels scaled
+    to 0..1) and ``crop_ratio`` (the centre crop's share of the resized side) are
+    how the weights expect their images normalised, where that differs from
+    their dataset's plugin (timm's pretrained configs); zoo then evaluates,
+    calibrates and records the model with them on that dataset.
     """
 
     name: str
@@ -96,12 +100,22 @@ class KnownWeights:
     license: str | None = None
     hub_repo: str | None = None
     stage: str = "converted"
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    crop_ratio: float | None = None
 
     def __post_init__(self) -> None:
         check_name("weights", self.name)
         if self.stage not in WEIGHT_STAGES:
             raise ValueError(f"weights {self.name!r}: stage must be one of {', '.join(WEIGHT_STAGES)}, "
                              f"got {self.stage!r}")
+        if (self.mean is None) != (self.std is None) or (
+                self.mean is not None and (len(self.mean) != len(self.std or ()) or not self.mean
+                                           or any(s <= 0 for s in self.std or ()))):
+            raise ValueError(f"weights {self.name!r}: mean and std go together, one value per channel, std > 0")
+        if self.crop_ratio is not None and not 0 < self.crop_ratio <= 2:
+            # Above 1, the centre crop is larger than the resized image, and padded (some of timm's configs).
+            raise ValueError(f"weights {self.name!r}: crop_ratio must be in (0, 2], got {self.crop_ratio!r}")
         if self.stage == "prepared" and not self.quantized:
             raise ValueError(f"weights {self.name!r}: only quantized weights can be published at stage 'prepared'")
         check_license(f"weights {self.name!r}", self.license)

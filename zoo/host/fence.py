@@ -135,7 +135,7 @@ def fence_spec(spec: Any, plugin: str) -> Any:
 
     if isinstance(spec, ModelSpec):
         model = f"model '{spec.name}'"
-        return dataclasses.replace(
+        return _replaced(
             spec,
             build=_returns_module(fenced(spec.build, plugin, f"build of {model}"), plugin, model),
             fuse=None if spec.fuse is None else fenced(spec.fuse, plugin, f"fuse of {model}"),
@@ -170,11 +170,19 @@ def fence_spec(spec: Any, plugin: str) -> Any:
 def fence_weights(weights: Any, plugin: str, model: str) -> Any:
     label = f"weights '{weights.name}' of {model}"
     metrics = weights.metrics
-    return dataclasses.replace(
+    return _replaced(
         weights,
         load=fenced(weights.load, plugin, f"load of {label}"),
         metrics=fenced(metrics, plugin, f"metrics of {label}") if callable(metrics) else metrics,
     )
+
+
+def _replaced(spec: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` without running the spec's checks again (they passed when it was made, and the
+    changes only wrap its callables): with thousands of specs (timm's), the checks doubled `zoo models`."""
+    copy = object.__new__(type(spec))
+    copy.__dict__.update(spec.__dict__, **changes)
+    return copy
 
 
 def running_model(plugin: str, model: str, phase: str):

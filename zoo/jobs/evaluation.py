@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 
 from zoo.context import Context, default_context
@@ -40,6 +41,11 @@ def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None
     config, card, model_bytes = registry.open(entry)
     dataset_spec = catalog.dataset(card.dataset.name)
     data_config = data.resolve(dataset_spec, data_dir, config.image_size, config.in_channels, ctx.datasets_dir)
+    if config.preprocessing is not None:
+        # As the model was fed when it was measured (the weights' own normalisation, where they had one).
+        recorded = config.preprocessing
+        data_config = dataclasses.replace(data_config, normalization=(
+            tuple(recorded.mean), tuple(recorded.std), recorded.crop_ratio))
     if data_config.num_classes != config.num_classes:
         raise IncompatibleError(f"{entry.ref} classifies {config.num_classes} classes but dataset "
                                 f"'{dataset_spec.name}' at {data_config.root} has {data_config.num_classes}")

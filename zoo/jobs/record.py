@@ -34,7 +34,7 @@ def plugin_info(catalog, arch: str) -> dict[str, Any]:
 
 def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, result: Mapping[str, Any], catalog,
            spec, preset=None, backend: str | None = None, in_channels: int, model=None,
-           labels: Sequence[str] | None = None) -> Entry:
+           labels: Sequence[str] | None = None, data_config: data.DataConfig | None = None) -> Entry:
     """Write one version: the state dict through the codec, its config, its card and model card. This is the one
     place a card is built: ``result`` (the job's figures and provenance) completed with what the catalog knows,
     then checked against ``zoo_registry.schema.Card`` before anything is written.
@@ -52,7 +52,9 @@ def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, res
     config = make_config(kind=kind, arch=spec.name, plugin=plugin, num_classes=result["dataset"]["num_classes"],
                          image_size=image_size, in_channels=in_channels, preset=preset,
                          backend=backend, versions=result["versions"],
-                         preprocessing=data.preprocessing(dataset, image_size, in_channels) if dataset else None,
+                         preprocessing=data.preprocessing(dataset, image_size, in_channels,
+                                                          data_config.normalization if data_config else None)
+                         if dataset else None,
                          labels=labels, model_file=model_file)
     card = {"card_version": CARD_VERSION, "kind": kind, **result, "plugin": plugin,
             **({"model_file": model_file} if model_file else {}),
@@ -103,4 +105,5 @@ def record_quantized(registry: Registry, produced, name: str | None = None) -> E
     return record(registry, name=name or names.default_name(selection.spec.name, "int8"), kind="int8",
                   state_dict=backend.state_dict(produced.model), result=produced.result, catalog=selection.catalog,
                   spec=selection.spec, preset=produced.preset, backend=produced.backend,
-                  in_channels=selection.spec.in_channels, model=produced.model, labels=selection.data.labels)
+                  in_channels=selection.spec.in_channels, model=produced.model, labels=selection.data.labels,
+                  data_config=selection.data)

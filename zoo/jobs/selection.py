@@ -89,6 +89,10 @@ def select(arch: str, dataset: str, requested_weights: str | None, data_dir: str
                          fallback=choice.image_size or spec.input_size, plugin=catalog.owner("model", spec.name))
     if size != config.image_size:
         config = dataclasses.replace(config, image_size=size)
+    if choice.normalization is not None and choice.dataset == dataset_spec.name and (
+            len(choice.normalization[0]) == dataset_spec.channels):
+        # Weights that say how their images were normalised (timm's) are fed that way on their own dataset.
+        config = dataclasses.replace(config, normalization=choice.normalization)
     return Selection(spec, dataset_spec, config, choice, catalog)
 
 

@@ -106,7 +106,7 @@ def run_train(options: TrainOptions, context: Context | None = None) -> Recorded
     }
     entry = record(ctx.registry, name=name, kind="float", state_dict=model.state_dict(), result=result,
                    catalog=selection.catalog, spec=selection.spec, in_channels=selection.spec.in_channels,
-                   labels=selection.data.labels)
+                   labels=selection.data.labels, data_config=selection.data)
     card = ctx.registry.open(entry)[1]
     if output is not None:
         atomic.write_bytes(output, payload)

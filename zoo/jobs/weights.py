@@ -30,6 +30,8 @@ class WeightsChoice:
     # The weights' terms as a Hub licence identifier, and the Hub model repository they come from, where known.
     license: str | None = None
     hub_repo: str | None = None
+    # How the weights expect images normalised on ``dataset``, where they say (KnownWeights.mean/std/crop_ratio).
+    normalization: tuple[tuple[float, ...], tuple[float, ...], float | None] | None = None
 
     def describe(self) -> dict:
         """What a card records as its ``parent``."""
@@ -164,7 +166,8 @@ def resolve(spec: ModelSpec, dataset: str, requested: str | None, registry: Regi
         w = known[requested]
         recipe = w.recipe
         return WeightsChoice(w.name, w.source, w.dataset, w.num_classes, w.load, w.image_size, recipe,
-                             license=w.license, hub_repo=w.hub_repo)
+                             license=w.license, hub_repo=w.hub_repo,
+                             normalization=(w.mean, w.std, w.crop_ratio) if w.mean and w.std else None)
     quantized = [w.name for w in spec.weights if w.quantized]
     if requested in quantized:
         raise IncompatibleError(
