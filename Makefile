@@ -44,6 +44,7 @@ test: setup data lint
 bench: setup
 	$(BIN)/python -m pip install --quiet --editable '.[dev,bench]'
 	$(BIN)/python -m tests.benchmarks.registry_index
+	$(BIN)/python -m tests.benchmarks.listing
 	$(BIN)/python -m tests.benchmarks.runtimes
 
 clean:

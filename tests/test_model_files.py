@@ -136,3 +136,16 @@ def test_the_command_line_says_the_file_is_run_and_takes_it_again_to_load(made, 
                              text=True, env=env)
     assert checked.returncode == 0, checked.stderr
     assert "matches the card" in checked.stdout
+
+
+def test_float_weights_for_a_model_file_are_trained_and_then_found_by_quantize(model_file, tmp_path):
+    # The error for missing weights names a command that works; that command records weights quantize finds.
+    context = session(tmp_path)
+    reference = f"{model_file}:build"
+    with pytest.raises(zoo.NoWeightsError, match="`zoo train PATH/my_net.py:build --dataset fashion-mnist`"):
+        zoo.quantize(reference, "x86-histogram", context=context, **{**SMALL, "weights": None})
+    trained = zoo.train(reference, epochs=1, train_limit=64, eval_limit=16, batch_size=32, context=context)
+    assert trained.reference.startswith("file-my_net.build-fashion-mnist@") and trained.card.model_file is not None
+    made = zoo.quantize(reference, "x86-histogram", context=context, **{**SMALL, "weights": None})
+    assert made.card.parent is not None and made.card.parent["name"] == trained.reference[:len(
+        "file-my_net.build-fashion-mnist@") + 12]

@@ -33,6 +33,9 @@ class ZooGroup(click.Group):
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            if isinstance(exc, click.NoSuchOption) and exc.option_name in GLOBAL_OPTIONS:
+                where = f" ({exc.option_name} is a global option: give it before the command, e.g. `zoo " \
+                        f"{exc.option_name} ... {exc.ctx.info_name if exc.ctx else 'COMMAND'} ...`)"
             click.echo(f"Error: {exc.format_message()}{where}", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
@@ -127,6 +130,10 @@ def main(ctx: click.Context, strict_plugins: bool, registry: str | None, model_f
 
         for reference in model_file_refs:
             model_files.register(ctx.obj.plugins, model_files.parse(reference))
+
+
+# Options of the zoo group itself, which a user may put after the command by mistake.
+GLOBAL_OPTIONS = ("--model-file", "--strict-plugins", "--registry")
 
 
 def _register_commands() -> None:

@@ -40,10 +40,15 @@ def plugins_command(as_json: bool) -> None:
         return
     rows = []
     for r in reports:
-        registered = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in r["registered"].items())
+        registered = "; ".join(f"{kind}: {_some(names)}" for kind, names in r["registered"].items())
         status = "ok" if not r["errors"] else "FAILED: " + r["errors"][0]
         rows.append([r["name"], r["package"] or "-", r["version"] or "-", registered or "-", status])
     click.echo(tables.render(["plugin", "package", "version", "registered", "status"], rows))
+
+
+def _some(names: list[str], most: int = 8) -> str:
+    """The first names, and how many in all where there are more (tv: and timm: register hundreds)."""
+    return ", ".join(names) if len(names) <= most else f"{', '.join(names[:most])}, … ({len(names)} in all)"
 
 
 def _weights_note(weights: dict) -> str:
@@ -103,7 +108,11 @@ def models_command(patterns: tuple[str, ...], pretrained: bool, published: bool,
     if not entries:
         wanted = " ".join(filter(None, [*(repr(p) for p in patterns), "--pretrained" * pretrained,
                                         "--published" * published]))
-        click.echo(f"No architecture matches {wanted}; `zoo models` lists all {len(catalog.models)}.", err=True)
+        from zoo.core.errors import closest_match
+
+        near = [closest_match(p, catalog.models) for p in patterns if not any(c in p for c in "*?[")]
+        hint = f"; did you mean '{near[0]}'?" if near and near[0] else ""
+        click.echo(f"No architecture matches {wanted}{hint}; `zoo models` lists all {len(catalog.models)}.", err=True)
         return
     rows = [[e["name"], e["plugin"], ", ".join(e["backends"]) if e["backends"] is not None else "any",
              str(e["input_size"]), ", ".join(w["name"] + _weights_note(w) for w in e["weights"]) or "-",

@@ -30,7 +30,7 @@ def positive(ctx, param, value):
 
 
 dataset_option = click.option("--dataset", "-d", default="fashion-mnist", show_default=True,
-                              help="Evaluation dataset (see `zoo datasets`).")
+                              help="Dataset to train, calibrate and evaluate on (see `zoo datasets`).")
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False),
                                help="Where the dataset lies (needed by imagefolder; default: zoo's data directory).")
 weights_option = click.option("--weights", "-w",
@@ -73,7 +73,7 @@ def train_command(arch, dataset, weights, data_dir, image_size, epochs, batch_si
     learning-rate schedule.
 
     \b
-    Example (about 6.5 minutes an epoch on 2 cores):
+    Example (about 6 minutes an epoch on 2 cores):
       zoo train mobilenet_v2 --dataset fashion-mnist --epochs 6
     """
     from zoo.jobs.train import TrainOptions, run_train

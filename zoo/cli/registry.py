@@ -165,7 +165,8 @@ def compare_command(references, as_json):
 def eval_command(reference, data_dir, limit, as_json):
     """Re-evaluate a model on its card's dataset and check the card's accuracy.
 
-    Exits with 1 when top-1 or top-5 differ from the card.
+    Exits with 1 when top-1 or top-5 differ from the card. With --limit below
+    the card's image count the figures are shown but not compared (exit 0).
     """
     from zoo.jobs.evaluation import reevaluate
 
@@ -179,9 +180,13 @@ def eval_command(reference, data_dir, limit, as_json):
         if outcome.get("rule_changed"):
             click.echo("note: this card was measured before zoo counted ties fractionally (it took the first of "
                        "tied classes), so its figures may differ from these by up to the tie rate")
-        click.echo(f"{outcome['images']} {outcome['dataset']} test images; "
-                   f"{'matches the card' if outcome['matches'] else 'DOES NOT match the card'}")
-    if not outcome["matches"]:
+        if not outcome["comparable"]:
+            click.echo(f"{outcome['images']} {outcome['dataset']} test images, the card {outcome['card_images']}: "
+                       "not compared (evaluate without --limit to check the card)")
+        else:
+            click.echo(f"{outcome['images']} {outcome['dataset']} test images; "
+                       f"{'matches the card' if outcome['matches'] else 'DOES NOT match the card'}")
+    if outcome["comparable"] and not outcome["matches"]:
         sys.exit(MISMATCH_EXIT)
 
 

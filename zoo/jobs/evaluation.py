@@ -26,7 +26,8 @@ def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None
     card says unless ``limit`` does, beside the card's own figures.
 
     Returns:
-        {name, version, dataset, images, measured: {top1, top5}, card: {top1, top5}, matches}.
+        {name, version, dataset, images, card_images, comparable (the same number of images as the card),
+        measured: {top1, top5, ties}, card: {top1, top5}, matches, rule_changed}.
 
     Raises:
         UnknownNameError, AmbiguousReferenceError: ``reference`` names no version, or several.
@@ -57,6 +58,7 @@ def reevaluate(reference: str, *, data_dir: str | None = None, limit: int | None
     expected = {"top1": card.metrics.top1, "top5": card.metrics.top5}
     same_images = measured["images"] == card.dataset.images
     return {
+        "card_images": card.dataset.images, "comparable": same_images,
         "name": entry.name, "version": entry.version, "dataset": dataset_spec.name, "images": measured["images"],
         "measured": {k: measured[k] for k in ("top1", "top5", "ties")}, "card": expected,
         "matches": same_images and all(measured[k] == expected[k] for k in expected),

@@ -76,7 +76,7 @@ def select(arch: str, dataset: str, requested_weights: str | None, data_dir: str
             ``zoo.data.resolve`` say.
     """
     ctx = default_context(context)
-    if model_files.is_reference(arch):
+    if arch.endswith(".py") or model_files.is_reference(arch):
         # The user's own file, run because they named it: its builder becomes architecture file:STEM.FUNCTION.
         arch = model_files.register(ctx.plugins, model_files.parse(arch))
     catalog = ctx.catalog

@@ -68,7 +68,8 @@ def run_train(options: TrainOptions, context: Context | None = None) -> Recorded
     # From scratch unless weights are named: then fine-tune them (a new head if the class count differs).
     requested = options.weights or weights.RANDOM
     selection = select(options.arch, options.dataset, requested, options.data_dir, options.image_size, ctx)
-    name = options.name or weights.trained_name(options.arch, options.dataset)
+    arch = selection.spec.name  # PATH.py:FUNCTION becomes file:STEM.FUNCTION
+    name = options.name or weights.trained_name(arch, options.dataset)
     check_name(name)
     output = Path(options.output).with_suffix(".safetensors") if options.output else None
 
@@ -89,7 +90,7 @@ def run_train(options: TrainOptions, context: Context | None = None) -> Recorded
 
     payload = save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
     result = {
-        "arch": options.arch,
+        "arch": arch,
         "dataset": {**selection.data.as_dict(), "split": "test", "images": metrics["images"],
                     "train_images": data.size(train_set)},
         "top_k_rule": TOP_K_RULE,

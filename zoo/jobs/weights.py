@@ -157,9 +157,11 @@ def resolve(spec: ModelSpec, dataset: str, requested: str | None, registry: Regi
         elif (trained := _from_registry(spec, trained_name(spec.name, dataset), registry, catalog)) is not None:
             return trained
         else:
+            model_file = catalog.model_files.get(spec.name) if catalog is not None else None
+            arch = f"PATH/{model_file['name']}:{model_file['function']}" if model_file else spec.name
             raise NoWeightsError(
                 f"no float weights for '{spec.name}' on '{dataset}': train them with "
-                f"`zoo train {spec.name} --dataset {dataset}`, or pass --weights "
+                f"`zoo train {arch} --dataset {dataset}`, or pass --weights "
                 f"({', '.join([*known, RANDOM, 'PATH.safetensors'])})"
             )
     if requested in known:
