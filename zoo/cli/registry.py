@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,7 +11,9 @@ from zoo.cli import tables
 from zoo.cli.catalog import json_option
 from zoo.cli.output import echo_json
 from zoo.cli.session import context
-from zoo_registry.schema import Accuracy, Card, Latency
+
+if TYPE_CHECKING:
+    from zoo_registry.schema import Accuracy, Card, Latency
 
 METHODS = {"static": "static PTQ", "qat": "QAT", "dynamic": "dynamic", None: "float"}
 MISMATCH_EXIT = 1

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from zoo.cli import tables
-from zoo_registry.schema import Card, Latency, Load
+
+if TYPE_CHECKING:
+    from zoo_registry.schema import Card, Latency, Load
 
 METHOD_NAMES = {"static": "static PTQ", "qat": "QAT", "dynamic": "dynamic"}
 

@@ -40,18 +40,32 @@ def fence(plugin: str, what: str):
         raise PluginCallError(plugin, what, exc) from exc
 
 
+class Fenced:
+    """A plugin's callable, called inside ``fence(plugin, what)``. A small object rather than a
+    ``functools.wraps`` closure: the catalog makes thousands of them (every timm and torchvision model) each time
+    zoo lists what is installed."""
+
+    __zoo_fenced__ = True
+    __slots__ = ("__wrapped__", "plugin", "what")
+
+    def __init__(self, function: Callable, plugin: str, what: str):
+        self.__wrapped__ = function
+        self.plugin = plugin
+        self.what = what
+
+    def __call__(self, *args, **kwargs):
+        with fence(self.plugin, self.what):
+            return self.__wrapped__(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self.what} of plugin '{self.plugin}'>"
+
+
 def fenced(function: Callable, plugin: str, what: str) -> Callable:
     """``function``, called inside ``fence(plugin, what)``."""
     if getattr(function, "__zoo_fenced__", False):
         return function
-
-    @functools.wraps(function)
-    def call(*args, **kwargs):
-        with fence(plugin, what):
-            return function(*args, **kwargs)
-
-    call.__zoo_fenced__ = True  # type: ignore[attr-defined]
-    return call
+    return Fenced(function, plugin, what)
 
 
 class FencedDataset:
@@ -97,21 +111,29 @@ def _described(value) -> str:
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
-def _returns_module(build: Callable, plugin: str, model: str) -> Callable:
+class _ReturnsModule:
     """``build``, checked to return an ``nn.Module`` (torch is imported when it is called, not before)."""
 
-    @functools.wraps(build)
-    def call(*args, **kwargs):
+    __zoo_fenced__ = True
+    __slots__ = ("__wrapped__", "plugin", "model")
+
+    def __init__(self, build: Callable, plugin: str, model: str):
+        self.__wrapped__ = build
+        self.plugin = plugin
+        self.model = model
+
+    def __call__(self, *args, **kwargs):
         from torch import nn
 
-        built = build(*args, **kwargs)
+        built = self.__wrapped__(*args, **kwargs)
         if not isinstance(built, nn.Module):
-            raise PluginCallError(plugin, f"build of {model}", TypeError(
+            raise PluginCallError(self.plugin, f"build of {self.model}", TypeError(
                 f"returned {_described(built)}, not a torch.nn.Module"))
         return built
 
-    call.__zoo_fenced__ = True  # type: ignore[attr-defined]
-    return call
+
+def _returns_module(build: Callable, plugin: str, model: str) -> Callable:
+    return _ReturnsModule(build, plugin, model)
 
 
 class FencedBackend:
