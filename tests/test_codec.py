@@ -146,11 +146,12 @@ def assert_same_state(expected, actual) -> None:
 
 def test_the_matrix_covers_every_builtin_model_and_preset():
     # torchvision's other quantizable models are rebuilt bit for bit by tests/test_torchvision_zoo.py, and the
-    # generic tv:NAME classifiers go through FX and pt2e in tests/test_torchvision_classifiers.py.
+    # generic tv:NAME and timm:NAME classifiers go through FX and pt2e in tests/test_torchvision_classifiers.py and
+    # tests/test_timm_plugin.py.
     from zoo_plugins.torchvision_models import MODELS as TORCHVISION_QUANTIZABLE
 
     catalog = PluginHost().catalog()
-    generic = {name for name in catalog.models if name.startswith("tv:")}
+    generic = {name for name in catalog.models if name.startswith(("tv:", "timm:"))}
     assert set(ARCHS) | {spec.name for spec in TORCHVISION_QUANTIZABLE} | generic == set(catalog.models)
     assert set(ARCHS) <= {"mobilenet_v2"} | {spec.name for spec in TORCHVISION_QUANTIZABLE}
     assert PRESETS == {name: tuple(catalog.preset_backends(p)) for name, p in catalog.presets.items()}

@@ -193,6 +193,43 @@ def eval_command(reference, data_dir, limit, as_json):
         sys.exit(MISMATCH_EXIT)
 
 
+@click.command("explain")
+@click.argument("reference", metavar="NAME[@VERSION]")
+@click.option("--images", type=click.IntRange(1, 4096), default=None,
+              help="Calibration images to feed (default: as many as the model was calibrated on).")
+@click.option("--top", type=click.IntRange(1, 10_000), default=15, show_default=True, help="Layers to show.")
+@json_option
+def explain_command(reference, images, top, as_json):
+    """Which layers lose the most to quantization: SQNR per layer, worst first.
+
+    For each quantized layer of an int8 model (torch.ao eager mode), the
+    signal-to-quantization-noise ratio of its output against the same layer of
+    the float model it was made from, on the same calibration images, in dB
+    (higher is better). Each figure includes the error carried in from the
+    layers before it, so layers are ranked by what they lose against the layer
+    before them (module order): the top ones are those to keep in float or
+    calibrate better.
+
+    \b
+    Example:
+      zoo explain mobilenet_v2-minmax
+    """
+    from zoo.jobs.explain import explain
+
+    outcome = explain(reference, images, context())
+    if as_json:
+        echo_json(outcome)
+        return
+    rows = [[row["layer"], row["type"], f"{row['sqnr_db']:.2f}",
+             "" if row["drop_db"] is None else f"{row['drop_db']:+.2f}"] for row in outcome["layers"][:top]]
+    click.echo(f"{outcome['name']}@{outcome['version'][:12]}: SQNR of each quantized layer's output against the "
+               f"float model's, on {outcome['images']} calibration images; ranked by what each layer loses "
+               "against the layer before it")
+    click.echo(tables.render(["layer", "type", "SQNR dB", "lost dB"], rows, align_right=(2, 3)))
+    shown = min(top, len(outcome["layers"]))
+    click.echo(f"{shown} of {len(outcome['layers'])} layers shown; the logits: {outcome['output_sqnr_db']:.2f} dB")
+
+
 @click.command("bench")
 @click.argument("reference", metavar="NAME[@VERSION]")
 @click.option("--batch-sizes", default="1", show_default=True, callback=_int_list, help="Comma list, e.g. 1,8,32.")
@@ -358,6 +395,6 @@ def reindex_command():
     click.echo(f"indexed {len(entries)} version(s) of {len({e.name for e in entries})} name(s) in {registry.root}")
 
 
-COMMANDS = (list_command, show_command, compare_command, eval_command, bench_command, predict_command, export_command,
+COMMANDS = (list_command, show_command, compare_command, eval_command, explain_command, bench_command, predict_command, export_command,
             rm_command,
             reindex_command)
