@@ -149,3 +149,11 @@ def test_float_weights_for_a_model_file_are_trained_and_then_found_by_quantize(m
     made = zoo.quantize(reference, "x86-histogram", context=context, **{**SMALL, "weights": None})
     assert made.card.parent is not None and made.card.parent["name"] == trained.reference[:len(
         "file-my_net.build-fashion-mnist@") + 12]
+
+
+def test_another_file_or_function_than_the_recorded_one_is_named_as_such(made, tmp_path):
+    made, model_file = made
+    copy = model_file.with_name("other.py")
+    copy.write_bytes(model_file.read_bytes())
+    with pytest.raises(IntegrityError, match=r"the file given \(other.py:build\) is not my_net.py:build"):
+        zoo.load(made.reference, model_file=f"{copy}:build", context=session(tmp_path))

@@ -154,8 +154,11 @@ def check_recorded(arch: str, recorded: dict[str, Any] | None, label: str, given
     given = given_files.get(arch)
     how = (f"it was made from the Python file {recorded['name']} (function {recorded['function']}, sha256 "
            f"{recorded['sha256'][:12]}…); zoo never imports a file that an artifact names")
+    given_as = f"{recorded['name']}:{recorded['function']}"
+    if given is None and given_files:
+        others = ", ".join(f"{g['name']}:{g['function']}" for g in given_files.values())
+        raise IntegrityError(f"{label}: {how}; the file given ({others}) is not {given_as}: give PATH/{given_as}")
     if given is None:
-        given_as = f"{recorded['name']}:{recorded['function']}"
         raise IntegrityError(f"{label}: {how}: give that file yourself (zoo --model-file PATH/{given_as} …, or "
                              f"zoo.load(NAME, model_file='PATH/{given_as}'))")
     if given["sha256"] != recorded["sha256"] or given["function"] != recorded["function"]:
