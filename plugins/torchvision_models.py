@@ -66,8 +66,6 @@ def _architecture(arch: str, description: str, float_enum: str, quantized_enum: 
                      description=description, weights=tuple(weights))
 
 
-V1 = (("IMAGENET1K_V1", "IMAGENET1K_FBGEMM_V1", ""),)
-
 MODELS = (
     _architecture("googlenet", "torchvision's quantizable GoogLeNet (Inception v1)", "GoogLeNet_Weights",
                   "GoogLeNet_QuantizedWeights", (("IMAGENET1K_V1", "IMAGENET1K_FBGEMM_V1", "googlenet-int8"),),
