@@ -202,7 +202,7 @@ def eval_command(reference, data_dir, limit, as_json):
 def explain_command(reference, images, top, as_json):
     """Which layers lose the most to quantization: SQNR per layer, worst first.
 
-    For each quantized layer of an int8 model (torch.ao eager mode), the
+    For each quantized layer of a static PTQ int8 model (torch.ao eager mode), the
     signal-to-quantization-noise ratio of its output against the same layer of
     the float model it was made from, on the same calibration images, in dB
     (higher is better). Each figure includes the error carried in from the

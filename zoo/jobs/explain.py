@@ -46,7 +46,7 @@ def explain(reference: str, images: int | None = None, context: Context | None =
         module order (None for the first)}] sorted by drop_db, largest first, output_sqnr_db: the logits' SQNR}.
 
     Raises:
-        IncompatibleError: a float or dynamic model, an int8 model of a backend other than eager (FX and pt2e
+        IncompatibleError: a float, dynamic or QAT model, an int8 model of a backend other than eager (FX and pt2e
             graphs do not keep the float model's module names), or float weights zoo cannot rebuild.
         IntegrityError: the rebuilt float weights are not the ones the card recorded.
     """
@@ -70,6 +70,9 @@ def explain(reference: str, images: int | None = None, context: Context | None =
     if config.preset.method == "dynamic":
         raise IncompatibleError(f"{entry.ref} is dynamically quantized: its activations are not quantized ahead, so "
                                 "there is no calibration to explain")
+    if config.preset.method == "qat":
+        raise IncompatibleError(f"{entry.ref} was made by QAT, which trained its weights further: zoo keeps no float "
+                                "model to compare its layers with (zoo explain reads static PTQ models)")
     images = images or int((card.calibration or {}).get("images") or 64)
     int8 = build(config, model_bytes, catalog, entry.ref)
     selection = select(config.arch, card.dataset.name, parent.get("name"), None, config.image_size, ctx)
