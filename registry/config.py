@@ -20,7 +20,13 @@ KINDS = ("int8", "float")
 
 
 def preset_to_dict(preset: Preset) -> dict[str, Any]:
-    return dataclasses.asdict(preset)
+    """The preset as config.json holds it; module rules only where there are some (so a model without them
+    stays readable by a zoo from before them), the plan as {module path: rule index}."""
+    fields = dataclasses.asdict(preset)
+    rules, plan = fields.pop("module_rules"), fields.pop("module_plan")
+    if rules or plan:
+        fields.update(module_rules=rules, module_plan={name: index for name, index in plan})
+    return fields
 
 
 def make_config(*, kind: str, arch: str, plugin: Mapping[str, Any], num_classes: int, image_size: int,

@@ -51,7 +51,11 @@ def build(config: Config, model_bytes: bytes, catalog: Catalog | None = None, la
         state_dicts.check_finite_weights(state, f"float model '{config.arch}'")
         state_dicts.load_strict(model, state)
         return model.eval()
-    preset = config.preset.to_spec()
+    try:
+        preset = config.preset.to_spec()
+    except ValueError as exc:
+        from zoo.core.errors import IntegrityError
+        raise IntegrityError(f"{label}: config.json: preset: {exc}") from None
     for name in preset.dynamic_modules:
         # Refused before anything is imported: a downloaded config.json must not choose what zoo runs.
         try:

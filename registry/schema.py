@@ -23,7 +23,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from zoo.core.errors import IntegrityError, SchemaVersionError
 from zoo.core.licenses import HUB_LICENSES
-from zoo.core.specs import ARCH_PATTERN, HUB_REPO_ID
+from zoo.core.specs import ARCH_PATTERN, HUB_REPO_ID, MODULE_PATH
+from zoo.core.specs import ModuleRule as ModuleRuleSpec
 from zoo.core.specs import Observer as ObserverSpec
 from zoo.core.specs import Preset as PresetSpec
 
@@ -161,6 +162,12 @@ class Load(_Lenient):
     busy: bool | None
 
 
+class RuleSummary(_Lenient):
+    modules: Text
+    setting: Text
+    decided: Count
+
+
 class Card(_Lenient):
     name: Name
     version: Annotated[str, Field(pattern=_HEX64)]
@@ -186,6 +193,8 @@ class Card(_Lenient):
     license: Literal[HUB_LICENSES] | None = None  # type: ignore[valid-type]
     published: dict[Name, Text | None] | None = None
     preset_notes: list[Text] | None = None
+    # zoo quantize --float-module / --module-preset, and a preset's own rules (config.json has them in full).
+    module_rules: list[RuleSummary] | None = None
     seed: int | None = None
     command: Text | None = None
     versions: dict[Name, Text] = {}
@@ -244,6 +253,18 @@ class Observer(_Strict):
     quant_max: Annotated[int, Field(ge=-128, le=255)] | None
 
 
+class ModuleRule(_Strict):
+    match: Literal["type", "regex", "name"]
+    # Shown, never evaluated on load: the plan below says which modules the rule decided.
+    pattern: Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_printable)]
+    activation: Observer | None
+    weight: Observer | None
+    preset: Name | None = None
+
+
+ModulePath = Annotated[str, Field(max_length=1000, pattern=MODULE_PATH.pattern)]
+
+
 class Preset(_Strict):
     name: Name
     engine: Name
@@ -259,17 +280,39 @@ class Preset(_Strict):
     qat_lr: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
     freeze_bn_after: Annotated[int, Field(ge=0, le=10**4)]
     freeze_observers_after: Annotated[int, Field(ge=0, le=10**4)]
+    module_rules: Annotated[list[ModuleRule], Field(max_length=1000)] = []
+    # module path -> index into module_rules: the modules each rule decided when the model was made.
+    module_plan: Annotated[dict[ModulePath, Annotated[int, Field(ge=0)]], Field(max_length=10_000)] = {}
 
     def to_spec(self) -> PresetSpec:
-        """The preset as the quantization pipeline takes it (``zoo.core.specs.Preset``)."""
+        """The preset as the quantization pipeline takes it (``zoo.core.specs.Preset``).
+
+        Raises:
+            ValueError: the fields break what ``zoo.core.specs.Preset`` checks (e.g. a plan pointing at no rule).
+        """
         def observer(side: Observer | None) -> ObserverSpec | None:
             return ObserverSpec(**side.to_dict()) if side is not None else None
 
         fields = self.to_dict()
         fields.update(activation=observer(self.activation), weight=observer(self.weight),
                       dynamic_modules=tuple(self.dynamic_modules),
-                      backends=tuple(self.backends) if self.backends is not None else None)
+                      backends=tuple(self.backends) if self.backends is not None else None,
+                      module_rules=tuple(ModuleRuleSpec(rule.match, rule.pattern, observer(rule.activation),
+                                                        observer(rule.weight), rule.preset)
+                                         for rule in self.module_rules),
+                      module_plan=tuple(self.module_plan.items()))
         return PresetSpec(**fields)
+
+    @model_validator(mode="after")
+    def _plan_points_at_rules(self) -> Preset:
+        bad = next((name for name, index in self.module_plan.items() if index >= len(self.module_rules)), None)
+        if bad is not None:
+            raise ValueError(f"module_plan: {bad!r} points at rule {self.module_plan[bad]}, but there are "
+                             f"{len(self.module_rules)}")
+        for rule in self.module_rules:
+            if (rule.activation is None) != (rule.weight is None):
+                raise ValueError(f"module rule {rule.pattern!r}: give activation and weight, or neither (float)")
+        return self
 
 
 class Codec(_Strict):

@@ -102,6 +102,16 @@ def _qat_overrides(epochs, batches, lr, freeze_bn_after, freeze_observers_after)
             "freeze_observers_after": freeze_observers_after}
 
 
+def _module_presets(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        module, _, preset = value.rpartition("=")
+        if not module or not preset:
+            raise click.BadParameter(f"'{value}' is not MODULE=PRESET, e.g. features.1.conv.0.0=fbgemm-histogram")
+        pairs.append((module, preset))
+    return tuple(pairs)
+
+
 @click.command("quantize")
 @click.argument("arch")
 @click.option("--preset", "-p", required=True, help="Quantization recipe (see `zoo presets`).")
@@ -130,12 +140,19 @@ def _qat_overrides(epochs, batches, lr, freeze_bn_after, freeze_observers_after)
               help="Runtimes to time float and int8 in: quick (eager, torchscript, onnxruntime, openvino), all (adds "
                    "inductor, which compiles for tens of seconds), or a comma list. The fastest of each is reported.")
 @click.option("--fused-baseline", is_flag=True, help="Also evaluate the fused float model (fusion alone).")
+@click.option("--float-module", "float_modules", multiple=True, metavar="MODULE",
+              help="Keep these modules in float (repeatable): a module path (features.1.conv.0.0; `zoo explain` "
+                   "names them), re:REGEX over paths, or type:CLASS (e.g. type:torch.nn.Linear).")
+@click.option("--module-preset", "module_presets", multiple=True, metavar="MODULE=PRESET", callback=_module_presets,
+              help="Give these modules another preset's observers (same method and engine; repeatable). A module's "
+                   "own path beats a regex, which beats a type; an inner module's rule beats its parent's.")
 @seed_option
 @name_option
 @json_option
 def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_size, calibration_images, eval_limit,
                      qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after, latency_batch_size,
-                     threads, latency_runs, runtime_list, fused_baseline, seed, name, as_json):
+                     threads, latency_runs, runtime_list, fused_baseline, float_modules, module_presets, seed, name,
+                     as_json):
     """Quantize ARCH to int8 with a preset, and compare it with the float model.
 
     Float and int8 are evaluated on the same test images (top-1, top-5), their
@@ -171,6 +188,7 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
         latency=LatencyOptions(batch_size=latency_batch_size, threads=threads, runs=latency_runs,
                                runtimes=runtimes.parse(runtime_list)),
         fused_baseline=fused_baseline, seed=seed, command=command_line(),
+        float_modules=tuple(float_modules), module_presets=tuple(module_presets),
     )
     produced, recorded = quantize(options, context(), name)
     entry = recorded.entry

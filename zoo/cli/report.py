@@ -55,6 +55,8 @@ def comparison(card: Card) -> str:
         + (f", made by `{parent['recipe']}`" if parent.get("recipe") else ""),
         f"int8: {_how_made(card)}",
         *(f"note: {note}" for note in card.preset_notes or ()),
+        *(f"module rule: {rule.modules} -> {rule.setting} ({rule.decided} module{'s' if rule.decided != 1 else ''})"
+          for rule in card.module_rules or ()),
         "",
     ]
     rows = [["float", tables.percent(base.top1), tables.percent(base.top5), tables.megabytes(base.size_bytes),

@@ -17,6 +17,8 @@ ARCH_PATTERN = re.compile(r"^(?:[a-z0-9][a-z0-9_-]*:)?[a-z0-9][a-z0-9_.-]*$")
 # A qualified class name: dotted Python identifiers, at least a module and a class.
 QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 METHODS = ("static", "qat", "dynamic")
+# A module's path in its model, as named_modules() gives it: features.1.conv.0.0
+MODULE_PATH = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+){0,63}$")
 # A Hugging Face Hub repository id: NAMESPACE/NAME (or a canonical NAME), as huggingface_hub validates them.
 HUB_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
@@ -310,6 +312,64 @@ class Observer:
         return low, high
 
 
+MODULE_MATCHES = ("type", "regex", "name")
+# What a module rule may name: a module path (features.1.conv.0.0), or a regex over such paths, or a class name.
+MAX_PATTERN = 300
+
+
+@dataclass(frozen=True)
+class ModuleRule:
+    """One exception to a preset's recipe, for some of a model's modules (torch.ao's QConfigMapping, as data).
+
+    ``match`` says what ``pattern`` is: ``name`` (one module path, e.g. ``features.1.conv.0.0``), ``regex``
+    (module paths it matches with ``re.match``, as torch.ao's ``set_module_name_regex``) or ``type`` (a module
+    class's qualified name, which an installed plugin must register as a ``ModuleType``; exact class, as torch.ao's
+    ``set_object_type``). ``activation`` and ``weight`` are the observers for those modules; both None keeps them
+    in float. ``preset`` names the preset the observers were taken from, for display only.
+
+    A rule covers its modules and everything inside them, unless a module inside has a rule of its own; of the
+    rules that match one module, a ``name`` rule wins over a ``regex`` rule, which wins over a ``type`` rule (and
+    of several regexes, the first given, as torch.ao). ``zoo.quantization.rules`` resolves rules against a model.
+    """
+
+    match: str
+    pattern: str
+    activation: Observer | None = None
+    weight: Observer | None = None
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.match not in MODULE_MATCHES:
+            raise ValueError(f"module rule: match must be one of {', '.join(MODULE_MATCHES)}, got {self.match!r}")
+        if not isinstance(self.pattern, str) or not self.pattern or len(self.pattern) > MAX_PATTERN:
+            raise ValueError(f"module rule: pattern must be a non-empty string of at most {MAX_PATTERN} characters")
+        if self.match == "regex":
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"module rule: {self.pattern!r} is not a regular expression ({exc})") from None
+        if self.match == "type" and not QUALIFIED_NAME.match(self.pattern):
+            raise ValueError(f"module rule: type {self.pattern!r} is not a qualified class name such as "
+                             "'torch.nn.Linear'")
+        if (self.activation is None) != (self.weight is None):
+            raise ValueError(f"module rule {self.pattern!r}: give activation and weight observers, or neither "
+                             "(float)")
+        if self.preset is not None:
+            check_name("preset", self.preset)
+
+    @property
+    def keeps_float(self) -> bool:
+        return self.activation is None
+
+    @property
+    def selector(self) -> str:
+        """The rule's modules as ``zoo quantize --float-module`` and ``--module-preset`` take them."""
+        return self.pattern if self.match == "name" else f"{'re' if self.match == 'regex' else 'type'}:{self.pattern}"
+
+    def describe(self) -> str:
+        return f"{self.selector}: {'float' if self.keeps_float else self.preset or 'own observers'}"
+
+
 @dataclass(frozen=True)
 class Preset:
     """A quantization recipe: engine, method and what to observe.
@@ -338,6 +398,11 @@ class Preset:
     qat_lr: float = 1e-4
     freeze_bn_after: int = 4
     freeze_observers_after: int = 5
+    module_rules: tuple[ModuleRule, ...] = ()
+    # Which modules each rule decided, as (module path, index into module_rules), resolved against the model when
+    # it was quantized (zoo.quantization.rules.resolve): a stored model is rebuilt from this, never by evaluating
+    # the rules' patterns again.
+    module_plan: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         check_name("preset", self.name)
@@ -365,6 +430,35 @@ class Preset:
                                  f"{self.activation.dtype}")
             if self.weight.dtype != "qint8":
                 raise ValueError(f"preset {self.name!r}: weights must be qint8 (signed), not {self.weight.dtype}")
+        self._check_module_rules()
+
+    def _check_module_rules(self) -> None:
+        if not self.module_rules and not self.module_plan:
+            return
+        if self.method == "dynamic":
+            raise ValueError(f"dynamic preset {self.name!r}: module rules apply to static and QAT presets")
+        for rule in self.module_rules:
+            if not isinstance(rule, ModuleRule):
+                raise ValueError(f"preset {self.name!r}: module_rules must hold ModuleRule objects")
+            if rule.activation is not None and (rule.activation.per_channel or rule.activation.dtype != "quint8"):
+                raise ValueError(f"preset {self.name!r}: rule {rule.selector!r}: activations take one quint8 scale "
+                                 "per tensor")
+            if rule.weight is not None and rule.weight.dtype != "qint8":
+                raise ValueError(f"preset {self.name!r}: rule {rule.selector!r}: weights must be qint8")
+        names = [name for name, _ in self.module_plan]
+        if len(names) != len(set(names)):
+            raise ValueError(f"preset {self.name!r}: module_plan names a module twice")
+        for name, index in self.module_plan:
+            if not isinstance(name, str) or not MODULE_PATH.match(name):
+                raise ValueError(f"preset {self.name!r}: module_plan: {name!r} is not a module path")
+            if type(index) is not int or not 0 <= index < len(self.module_rules):
+                raise ValueError(f"preset {self.name!r}: module_plan: {name!r} points at no rule ({index!r})")
+
+    def module_settings(self) -> list[tuple[str, ModuleRule]]:
+        """(module path, the rule that decided it) for every module a rule decided, deepest modules first (where
+        rules nest, the inner one wins)."""
+        settings = [(name, self.module_rules[index]) for name, index in self.module_plan]
+        return sorted(settings, key=lambda item: -item[0].count("."))
 
 
 @dataclass(frozen=True)

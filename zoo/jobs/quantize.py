@@ -28,7 +28,7 @@ from zoo.host.fence import running_model
 from zoo.jobs import limits
 from zoo.jobs.record import Recorded
 from zoo.jobs.selection import Selection, select
-from zoo.quantization import pipeline
+from zoo.quantization import pipeline, rules
 from zoo.runtimes.speed import card_fields, compare
 from zoo.training import QatRecipe
 
@@ -70,6 +70,10 @@ class QuantizeOptions:
     fused_baseline: bool = False
     seed: int = 0
     command: str = ""
+    # Per-module rules on top of the preset's: modules kept in float, and (module, preset) pairs whose observers
+    # those modules take; each module a path, re:REGEX or type:CLASS (zoo.quantization.rules).
+    float_modules: tuple[str, ...] = ()
+    module_presets: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         """Every number checked before any work, as the command line's options are.
@@ -130,10 +134,36 @@ def _select(options: QuantizeOptions, ctx: Context) -> tuple[Selection, Preset, 
     backend_name = pipeline.choose_backend(selection.spec, preset, options.backend, catalog)
     backend = catalog.backend(backend_name)
     backend.check(preset)
+    preset = _with_module_rules(preset, options, selection)
     preset, notes = backend.adapt(preset)
     runtimes.require(options.latency.runtimes, runtimes.Subject())
     runtimes.require(options.latency.runtimes, runtimes.Subject(backend_name, preset.method, preset.engine))
     return selection, preset, backend_name, backend, notes
+
+
+def rule_summary(preset: Preset) -> list[dict]:
+    """For the card: each module rule as the user would write it, what it sets, and how many modules it decided."""
+    decided = [index for _, index in preset.module_plan]
+    return [{"modules": rule.selector, "setting": "float" if rule.keeps_float else (rule.preset or "observers"),
+             "decided": decided.count(index)} for index, rule in enumerate(preset.module_rules)]
+
+
+def _with_module_rules(preset: Preset, options: QuantizeOptions, selection: Selection) -> Preset:
+    """``preset`` with the options' module rules added and all its rules resolved on the architecture's modules,
+    before any long step: a rule that names no module is one line with the closest names."""
+    if not (options.float_modules or options.module_presets or preset.module_rules):
+        return preset
+    if preset.method == "dynamic":
+        raise SettingError(f"preset '{preset.name}' is dynamic: --float-module and --module-preset apply to static "
+                           "and QAT presets")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = selection.spec.build(selection.data.num_classes)
+    names = rules.module_names(model)
+    catalog = selection.catalog
+    extra = [rules.rule_for(selector, None, names, preset) for selector in options.float_modules]
+    extra += [rules.rule_for(selector, catalog.preset(name), names, preset) for selector, name in options.module_presets]
+    return rules.with_rules(preset, extra, model, catalog)
 
 
 def _quantize(float_model: nn.Module, selection: Selection, preset: Preset, backend,
@@ -228,6 +258,7 @@ def run_quantize(options: QuantizeOptions, context: Context | None = None) -> Qu
         "method": preset.method,
         "backend": backend_name,
         **({"preset_notes": notes} if notes else {}),
+        **({"module_rules": rule_summary(preset)} if preset.module_rules else {}),
         "dataset": {"name": selection.dataset.name, "split": "test", "images": metrics["images"],
                     "image_size": selection.data.image_size, "num_classes": selection.data.num_classes},
         "top_k_rule": TOP_K_RULE,

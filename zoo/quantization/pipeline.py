@@ -63,7 +63,13 @@ def choose_backend(spec: ModelSpec, preset: Preset, requested: str | None, catal
 
 def prepare(float_model: nn.Module, spec: ModelSpec, preset: Preset, backend, image_size: int,
             patterns: Iterable[FusionPattern], catalog=None) -> nn.Module:
-    """A copy of ``float_model`` with observers (static) or fake-quantizers (QAT) inserted by ``backend``."""
+    """A copy of ``float_model`` with observers (static) or fake-quantizers (QAT) inserted by ``backend``.
+
+    Raises:
+        IncompatibleError: ``preset``'s module plan names a module ``float_model`` does not have (a stored model
+            made from another version of the architecture), or the backend cannot apply it.
+    """
+    check_plan(float_model, preset, spec.name)
     model = copy.deepcopy(float_model)
     patterns = list(patterns)
 
@@ -74,6 +80,15 @@ def prepare(float_model: nn.Module, spec: ModelSpec, preset: Preset, backend, im
         return backend.prepare(model, preset, example_inputs(spec, image_size, batch_size=2), fuse_model)
     except IncompatibleError as exc:
         raise IncompatibleError(f"model '{spec.name}': {exc}") from None
+
+
+def check_plan(float_model: nn.Module, preset: Preset, arch: str) -> None:
+    names = {name for name, _ in float_model.named_modules()}
+    missing = [name for name, _ in preset.module_plan if name not in names]
+    if missing:
+        raise IncompatibleError(f"preset '{preset.name}' has a rule for module '{missing[0]}', which model "
+                                f"'{arch}' does not have ({len(missing)} such); it was made from another version "
+                                "of the architecture")
 
 
 @torch.no_grad()

@@ -95,13 +95,58 @@ def _spec(observer: Observer, qat: bool, weight: bool) -> QuantizationSpec:
                             observer_or_fake_quant_ctr=constructor)
 
 
+def _config(activation: Observer, weight: Observer, qat: bool) -> QuantizationConfig:
+    act = _spec(activation, qat, weight=False)
+    return QuantizationConfig(act, act, _spec(weight, qat, weight=True), None, qat)
+
+
 def quantizer(preset: Preset) -> x86q.X86InductorQuantizer:
-    """The X86InductorQuantizer for ``preset``'s observers (what torchao's default config does, from zoo's types)."""
+    """The X86InductorQuantizer for ``preset``'s observers (what torchao's default config does, from zoo's types),
+    with its module rules where it has some."""
     qat = preset.method == "qat"
     assert preset.activation is not None and preset.weight is not None  # static and QAT presets have both
-    activation = _spec(preset.activation, qat, weight=False)
-    config = QuantizationConfig(activation, activation, _spec(preset.weight, qat, weight=True), None, qat)
-    return x86q.X86InductorQuantizer().set_global(config)
+    config = _config(preset.activation, preset.weight, qat)
+    if not preset.module_plan:
+        return x86q.X86InductorQuantizer().set_global(config)
+    settings = {name: None if rule.activation is None or rule.weight is None
+                else _config(rule.activation, rule.weight, qat) for name, rule in preset.module_settings()}
+    return _RuledQuantizer(config, settings)
+
+
+# The operators whose module decides a fused pattern's rule (conv + batch norm + ReLU takes the conv's), as eager and
+# FX mode fuse them into the first module.
+_ANCHORS = {torch.ops.aten.conv1d.default, torch.ops.aten.conv2d.default, torch.ops.aten.conv3d.default,
+            torch.ops.aten.linear.default, torch.ops.aten.matmul.default}
+
+
+class _RuledQuantizer(x86q.X86InductorQuantizer):
+    """X86InductorQuantizer with zoo's module rules: each pattern of the graph takes the rule of the innermost
+    ruled module its anchor (the conv or linear, else its first node) was called in, or the global config.
+
+    torchao's own ``set_module_name_qconfig`` needs every node of a pattern inside the named module, so a rule on
+    a convolution alone would not reach the conv + batch norm + ReLU pattern it begins.
+    """
+
+    def __init__(self, global_config: QuantizationConfig, settings: Mapping[str, QuantizationConfig | None]):
+        super().__init__()
+        self.set_global(global_config)
+        self.settings = dict(settings)
+
+    def _setting_of(self, nodes) -> str | None:
+        anchors = [n for n in nodes if getattr(n, "target", None) in _ANCHORS] or list(nodes)
+        for node in anchors:
+            stack = node.meta.get("nn_module_stack")
+            if stack:
+                paths = [path.removeprefix("L['self'].") for path, _ in stack.values()]
+                return next((p for p in reversed(paths) if p in self.settings), None)
+        return None
+
+    def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+        for path, config in self.settings.items():
+            self._annotate_with_config(model, config, lambda nodes, path=path: self._setting_of(nodes) == path)
+        self._annotate_with_config(model, self.global_config, lambda nodes: self._setting_of(nodes) is None)
+        self._annotate_output_for_int8_in_int8_out_pattern_entry(model)
+        return model
 
 
 class Pt2eBackend(Backend):
@@ -123,10 +168,16 @@ class Pt2eBackend(Backend):
         top = activation.quant_max if activation.quant_max is not None else 255
         if cpu_has_vnni() or top <= 127:
             return preset, []
-        narrowed = dataclasses.replace(activation, quant_min=activation.quant_min or 0, quant_max=127)
+        def narrow(observer: Observer) -> Observer:
+            return dataclasses.replace(observer, quant_min=observer.quant_min or 0,
+                                       quant_max=min(127, observer.quant_max if observer.quant_max is not None
+                                                     else 127))
+
+        rules = tuple(rule if rule.activation is None else dataclasses.replace(rule, activation=narrow(rule.activation))
+                      for rule in preset.module_rules)
         note = ("activations use 7 bits (0..127): this CPU has no VNNI, and without it X86InductorQuantizer's "
                 "int8 kernels can saturate 8-bit activations (torchao's advice)")
-        return dataclasses.replace(preset, activation=narrowed), [note]
+        return dataclasses.replace(preset, activation=narrow(activation), module_rules=rules), [note]
 
     def prepare(self, model: nn.Module, preset: Preset, example_inputs: tuple, fuse: FuseFunction) -> nn.Module:
         qat = preset.method == "qat"

@@ -113,9 +113,68 @@ def _observer(spec: Observer, fake_quant: bool):
 
 def qconfig(preset: Preset) -> tq.QConfig:
     assert preset.activation is not None and preset.weight is not None  # static and QAT presets have both
+    return _qconfig(preset.activation, preset.weight, preset.method == "qat")
+
+
+def _qconfig(activation: Observer, weight: Observer, fake_quant: bool) -> tq.QConfig:
+    return tq.QConfig(activation=_observer(activation, fake_quant), weight=_observer(weight, fake_quant))
+
+
+def module_qconfigs(preset: Preset) -> list[tuple[str, tq.QConfig | None]]:
+    """(module path, its qconfig or None for float) for each module a rule decided, deepest first."""
     fake_quant = preset.method == "qat"
-    return tq.QConfig(activation=_observer(preset.activation, fake_quant),
-                      weight=_observer(preset.weight, fake_quant))
+    return [(name, None if rule.activation is None or rule.weight is None
+             else _qconfig(rule.activation, rule.weight, fake_quant))
+            for name, rule in preset.module_settings()]
+
+
+class _Island(nn.Module):
+    """A module whose tensors are of the other kind than its surroundings' in eager mode: float inside a
+    quantized model (dequantize, run, quantize again) or quantized inside a float part (the reverse)."""
+
+    def __init__(self, module: nn.Module, float_inside: bool, qconfig: tq.QConfig):
+        super().__init__()
+        self.enter: nn.Module = DeQuantStub() if float_inside else QuantStub()
+        self.module = module
+        self.leave: nn.Module = QuantStub() if float_inside else DeQuantStub()
+        for stub in (self.enter, self.leave):
+            stub.qconfig = qconfig  # type: ignore[assignment]  # torch.ao reads this attribute
+
+    def forward(self, x):
+        return self.leave(self.module(self.enter(x)))
+
+
+# Eager mode can keep only modules called as module(tensor) in float: these are called otherwise, or are the stubs.
+_NOT_ISLANDS = (FloatFunctional, QuantStub, DeQuantStub)
+
+
+def _apply_module_rules(model: nn.Module, preset: Preset) -> None:
+    """Set each ruled module's qconfig, and wrap every module whose tensors differ in kind from its parent's
+    (float in quantized, or the reverse) so eager mode converts between them."""
+    explicit = dict(module_qconfigs(preset))
+    if not explicit:
+        return
+    for name, setting in explicit.items():
+        model.get_submodule(name).qconfig = setting  # type: ignore[assignment]
+
+    def visit(parent: nn.Module, prefix: str, parent_setting: tq.QConfig | None) -> None:
+        for child_name, child in list(parent.named_children()):
+            path = f"{prefix}{child_name}"
+            setting = explicit.get(path, parent_setting)
+            if path in explicit and (setting is None) != (parent_setting is None) \
+                    and not isinstance(child, nn.Identity):
+                if isinstance(child, _NOT_ISLANDS):
+                    raise IncompatibleError(f"backend 'eager' cannot give module '{path}' "
+                                            f"({type(child).__name__}) other tensors than its surroundings; "
+                                            "use --backend fx")
+                quantized_side = setting if setting is not None else parent_setting
+                assert quantized_side is not None  # the two differ in kind, so one of them quantizes
+                island = _Island(child, float_inside=setting is None, qconfig=quantized_side)
+                island.qconfig = parent_setting  # type: ignore[assignment]
+                setattr(parent, child_name, island)
+            visit(child, f"{path}.", setting)
+
+    visit(model, "", model.qconfig)  # type: ignore[arg-type]
 
 
 @_quiet
@@ -164,6 +223,7 @@ class EagerBackend(_TorchAo):
         fuse(model, qat)
         model.train(qat)
         model.qconfig = qconfig(preset)  # type: ignore[assignment]  # torch.ao reads this attribute
+        _apply_module_rules(model, preset)
         if qat:
             return tq.prepare_qat(model, inplace=True)
         return tq.prepare(model, inplace=True)
@@ -187,7 +247,11 @@ class FxBackend(_TorchAo):
         qat = preset.method == "qat"
         mapping = (tq.get_default_qat_qconfig_mapping if qat else tq.get_default_qconfig_mapping)(preset.engine)
         # Keep the default mapping's fixed-qparams entries (sigmoid, softmax...), change the rest.
-        return mapping.set_global(qconfig(preset))
+        mapping.set_global(qconfig(preset))
+        # As module names, which FX looks up from a module through its parents: the innermost rule wins.
+        for name, setting in module_qconfigs(preset):
+            mapping.set_module_name(name, setting)
+        return mapping
 
     @_quiet
     def prepare(self, model: nn.Module, preset: Preset, example_inputs: tuple, fuse: FuseFunction) -> nn.Module:
