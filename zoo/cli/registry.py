@@ -110,13 +110,19 @@ def _row(model: str, method: str, figures: Accuracy, size_bytes: int | None, lat
             "runtime": (latency.runtime or "eager") if latency else None}
 
 
+def baseline_key(card: Card) -> tuple:
+    """What tells an int8 card's float baseline apart from others: the float parent's sha256 and the test images
+    it was evaluated on. Cards quantized from one parent and evaluated alike share one baseline."""
+    return ((card.parent or {}).get("sha256"), card.dataset.name, card.dataset.images)
+
+
 def comparison_rows(cards: list[Card]) -> list[dict]:
     """One row per float parent (and fused float) and per model, in the shape of the tutorial's table."""
     rows, parents = [], set()
     for card in cards:
         if card.kind == "int8" and card.baseline:
             parent_info = card.parent or {}
-            parent = (parent_info.get("sha256"), card.dataset.name, card.dataset.images)
+            parent = baseline_key(card)
             if parent not in parents:
                 parents.add(parent)
                 b = card.baseline
