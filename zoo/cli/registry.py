@@ -23,6 +23,17 @@ def _registry():
     return context().registry
 
 
+def _plot():
+    # Imported only when --plot is given: `zoo --help` and the listings stay light.
+    from zoo.cli import plot
+
+    return plot
+
+
+def _plot_path(ctx, param, value: str | None):
+    return None if value is None else _plot().checked_path(param, value)
+
+
 def _int_list(ctx, param, value: str) -> list[int]:
     try:
         numbers = [int(part) for part in value.split(",") if part.strip()]
@@ -110,13 +121,19 @@ def _row(model: str, method: str, figures: Accuracy, size_bytes: int | None, lat
             "runtime": (latency.runtime or "eager") if latency else None}
 
 
+def baseline_key(card: Card) -> tuple:
+    """What tells an int8 card's float baseline apart from others: the float parent's sha256 and the test images
+    it was evaluated on. Cards quantized from one parent and evaluated alike share one baseline."""
+    return ((card.parent or {}).get("sha256"), card.dataset.name, card.dataset.images)
+
+
 def comparison_rows(cards: list[Card]) -> list[dict]:
     """One row per float parent (and fused float) and per model, in the shape of the tutorial's table."""
     rows, parents = [], set()
     for card in cards:
         if card.kind == "int8" and card.baseline:
             parent_info = card.parent or {}
-            parent = (parent_info.get("sha256"), card.dataset.name, card.dataset.images)
+            parent = baseline_key(card)
             if parent not in parents:
                 parents.add(parent)
                 b = card.baseline
@@ -131,19 +148,30 @@ def comparison_rows(cards: list[Card]) -> list[dict]:
 
 @click.command("compare")
 @click.argument("references", nargs=-1, required=True, metavar="NAME[@VERSION]...")
+@click.option("--plot", "plot_path", metavar="PATH", callback=_plot_path,
+              help="Also draw top-1 against p50 latency, marker area for size, to PATH (.png, .svg or .pdf). "
+                   "Needs `pip install 'zoo[plot]'`.")
 @json_option
-def compare_command(references, as_json):
+def compare_command(references, plot_path, as_json):
     """Compare models side by side: float baseline, then each quantized version.
+
+    With --plot, also draws each model and each float baseline as a point:
+    top-1 (%) against p50 latency (ms, the table's p50), marker area
+    proportional to size (MB). Models without a recorded latency are left out
+    of the figure, and named.
 
     \b
     Example, the tutorial's comparison on Fashion-MNIST:
       zoo compare mobilenet_v2-minmax mobilenet_v2-histogram mobilenet_v2-qat
+      zoo compare mobilenet_v2-minmax resnet18-minmax --plot compare.png
     """
     registry = _registry()
     cards = [registry.open(registry.resolve(ref))[1] for ref in references]
     rows = comparison_rows(cards)
     if as_json:
         echo_json(rows)
+        if plot_path:
+            _plot().write(cards, plot_path, err=True)
         return
     datasets = sorted({f"{c.dataset.name} {c.dataset.split} ({c.dataset.images} images)" for c in cards})
     click.echo(f"evaluated on: {'; '.join(datasets)}")
@@ -157,6 +185,8 @@ def compare_command(references, as_json):
     cpus = sorted({c.metrics.latency.cpu for c in cards if c.metrics.latency and c.metrics.latency.cpu})
     if cpus:
         click.echo(f"p50: batch 1 latency in each model's fastest runtime as its card records it; CPU: {', '.join(cpus)}")
+    if plot_path:
+        _plot().write(cards, plot_path, err=False)
 
 
 @click.command("eval")
