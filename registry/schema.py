@@ -206,6 +206,8 @@ class Card(_Lenient):
     # zoo quantize: how the int8 model was made (calibration images, or the QAT recipe and its history).
     calibration: dict[Name, Any] | None = None
     qat: dict[Name, Any] | None = None
+    # zoo quantize --preset auto: the budget, the validation split and every candidate tried (zoo.jobs.search).
+    search: dict[Name, Any] | None = None
     # zoo train: the training recipe and its per-epoch figures.
     recipe: dict[Name, Any] | None = None
     history: list[dict[Name, Any]] | None = None

@@ -215,6 +215,24 @@ def sample(dataset: Dataset, count: int | None, seed: int) -> Dataset:
     return Subset(dataset, torch.randperm(size(dataset), generator=generator)[:count].tolist())
 
 
+def carve(dataset: Dataset, count: int, seed: int) -> tuple[Dataset, Dataset]:
+    """(the rest, ``count`` held-out images): a validation split carved from a training split, the same images for
+    the same seed and size, whatever transform ``dataset`` applies.
+
+    Raises:
+        SettingError: ``count`` leaves no image for the rest.
+    """
+    from zoo.core.errors import SettingError
+
+    total = size(dataset)
+    if not 0 < count < total:
+        raise SettingError(f"validation images: {count} is not between 1 and {total - 1} (the training split has "
+                           f"{total})")
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed)).tolist()
+    held_out = sorted(order[:count])
+    return Subset(dataset, sorted(order[count:])), Subset(dataset, held_out)
+
+
 def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=0)

@@ -22,6 +22,13 @@ def command_line() -> str:
 
 
 
+def number(ctx, param, value):
+    # click's FloatRange lets nan through: it compares false with both bounds.
+    if value is not None and value != value:
+        raise click.BadParameter(f"must be a number, got {value}")
+    return value
+
+
 def positive(ctx, param, value):
     # `not value > 0` also refuses nan; inf is no size, rate or count either.
     if value is not None and (not value > 0 or value == float("inf")):
@@ -114,7 +121,14 @@ def _module_presets(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str
 
 @click.command("quantize")
 @click.argument("arch")
-@click.option("--preset", "-p", required=True, help="Quantization recipe (see `zoo presets`).")
+@click.option("--preset", "-p", required=True,
+              help="Quantization recipe (see `zoo presets`), or auto / auto:ENGINE to search for the cheapest one "
+                   "within --max-drop of float.")
+@click.option("--max-drop", type=click.FloatRange(0, 100), default=0.2, show_default=True, callback=number,
+              help="--preset auto: top-1 points below float allowed, on the validation split.")
+@click.option("--allow-qat", is_flag=True, help="--preset auto: try QAT when no PTQ recipe is within budget.")
+@click.option("--validation-images", type=int, default=2000, show_default=True, callback=positive,
+              help="--preset auto: training images held out to judge candidates (never the test split).")
 @dataset_option
 @weights_option
 @click.option("--backend", "--mode", "backend",
@@ -149,7 +163,7 @@ def _module_presets(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str
 @seed_option
 @name_option
 @json_option
-def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_size, calibration_images, eval_limit,
+def quantize_command(arch, preset, max_drop, allow_qat, validation_images, dataset, weights, backend, data_dir, image_size, calibration_images, eval_limit,
                      qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after, latency_batch_size,
                      threads, latency_runs, runtime_list, fused_baseline, float_modules, module_presets, seed, name,
                      as_json):
@@ -172,6 +186,8 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
     \b
     Examples:
       zoo quantize mobilenet_v2 --preset fbgemm-histogram
+      zoo quantize mobilenet_v2 --preset auto --max-drop 0.2 --allow-qat
+      zoo quantize mobilenet_v2 --preset fbgemm-histogram --float-module features.1.conv.0.0
       zoo quantize resnet18 --preset fbgemm-qat --backend fx --json
       zoo quantize my_net.py:build --preset x86-histogram --backend fx --weights my_net.safetensors
       zoo quantize resnet18 --preset x86-histogram --dataset imagefolder --data-dir ~/imagenet_1k \\
@@ -180,6 +196,7 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
     from zoo import runtimes
     from zoo.cli.report import comparison
     from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, quantize
+    from zoo.jobs.search import SearchOptions
 
     options = QuantizeOptions(
         arch=arch, preset=preset, dataset=dataset, weights=weights, backend=backend, data_dir=data_dir,
@@ -189,6 +206,7 @@ def quantize_command(arch, preset, dataset, weights, backend, data_dir, image_si
                                runtimes=runtimes.parse(runtime_list)),
         fused_baseline=fused_baseline, seed=seed, command=command_line(),
         float_modules=tuple(float_modules), module_presets=tuple(module_presets),
+        search=SearchOptions(max_drop=max_drop, allow_qat=allow_qat, validation_images=validation_images),
     )
     produced, recorded = quantize(options, context(), name)
     entry = recorded.entry

@@ -40,6 +40,30 @@ def _how_made(card: Card) -> str:
     return "weights quantized ahead, activations at run time"
 
 
+def _search_lines(search: dict | None) -> list[str]:
+    """The recipe search's trace: each candidate's validation top-1 and drop from float, and what was chosen."""
+    if not search:
+        return []
+    validation = search["validation"]
+    lines = ["", f"recipe search (--preset auto, engine {search.get('engine')}): budget {search['max_drop']} pt top-1 "
+                 f"below float on {validation['images']} validation images carved from the train split (float "
+                 f"{validation['float_top1']:.2f} %)"]
+    rows = []
+    for index, step in enumerate(search["trace"]):
+        if "skipped" in step:
+            rows.append(["", step["step"], "skipped", "", step["skipped"]])
+            continue
+        chosen = "*" if index == search["chosen"] else ""
+        kept = ", ".join(step["float_modules"]) or "-"
+        rows.append([chosen, f"{step['preset']} ({step['step']})", tables.percent(step["top1"]),
+                     f"{0.0 - step['drop']:+.2f} pt", f"float: {kept}"])
+    lines.append(tables.render(["", "candidate", "val top-1", "change", "modules in float"], rows,
+                               align_right=(2, 3)))
+    lines.append("* chosen: the first within budget" if search["met"] else
+                 f"* chosen: none was within budget; the best misses it by {search.get('missed_by')} pt")
+    return lines
+
+
 def comparison(card: Card) -> str:
     """A header, the float/int8 table, the runtimes compared, and the lines that say how it was measured, for an
     int8 card with a float baseline."""
@@ -79,6 +103,7 @@ def comparison(card: Card) -> str:
         lines += ["", f"latency: median and p90 of {latency.runs} runs after warm-up, batch {latency.batch_size}, "
                       f"{latency.threads} thread(s), runtimes interleaved in random order, each timed call warm; "
                       f"CPU: {latency.cpu}"]
+    lines += _search_lines(card.search)
     lines += [*_load_lines(card.load), f"wall time: {card.wall_s} s"]
     return "\n".join(lines)
 

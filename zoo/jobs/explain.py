@@ -85,6 +85,17 @@ def explain(reference: str, images: int | None = None, context: Context | None =
     calibration = data.sample(data.load_split(selection.dataset, selection.data, "train"), images, card.seed or 0)
     batch = torch.stack([calibration[index][0] for index in range(data.size(calibration))])
 
+    backend = catalog.backend(config.backend_name)
+    rows, output_sqnr = rank_layers(fused, int8, batch, backend, config.engine)
+    return {"name": entry.name, "version": entry.version, "images": len(batch), "layers": rows,
+            "output_sqnr_db": output_sqnr}
+
+
+def rank_layers(fused, int8, batch, backend, engine: str | None) -> tuple[list[dict[str, Any]], float]:
+    """(layers worst first, the logits' SQNR in dB) for an eager-mode ``int8`` model and the ``fused`` float model
+    it was made from, both fed ``batch`` (float32, N×C×H×W); see ``explain`` for the rows."""
+    import torch
+
     float_modules = dict(fused.named_modules())
     layers = {name: module for name, module in int8.named_modules()
               if type(module).__module__.startswith(QUANTIZED_PACKAGES) and name in float_modules
@@ -99,15 +110,15 @@ def explain(reference: str, images: int | None = None, context: Context | None =
 
     handles = [float_modules[name].register_forward_hook(keep("float", name)) for name in layers]
     handles += [module.register_forward_hook(keep("int8", name)) for name, module in layers.items()]
-    backend = catalog.backend(config.backend_name)
     try:
         with torch.inference_mode():
             float_logits = fused(batch)
-            with backend.engine(config.engine):
+            with backend.engine(engine):
                 int8_logits = int8(batch)
     finally:
         for handle in handles:
             handle.remove()
+
     def measured(name: str) -> float | None:
         if name not in outputs["float"] or name not in outputs["int8"] or (
                 outputs["float"][name].shape != outputs["int8"][name].shape):
@@ -129,6 +140,5 @@ def explain(reference: str, images: int | None = None, context: Context | None =
         previous = value
     # Worst first: the largest loss a layer adds; the first layer (no layer before it) by its own SQNR.
     rows.sort(key=lambda row: -(row["drop_db"] if row["drop_db"] is not None else -row["sqnr_db"]))
-    return {"name": entry.name, "version": entry.version, "images": len(batch), "layers": rows,
-            "output_sqnr_db": round(sqnr_db(float_logits, int8_logits.dequantize() if int8_logits.is_quantized
-                                            else int8_logits), 2)}
+    return rows, round(sqnr_db(float_logits, int8_logits.dequantize() if int8_logits.is_quantized
+                               else int8_logits), 2)

@@ -26,6 +26,7 @@ from zoo.core.versions import versions
 from zoo.evaluation import TOP_K_RULE, accuracy, agreement
 from zoo.host.fence import running_model
 from zoo.jobs import limits
+from zoo.jobs import search as search_job
 from zoo.jobs.record import Recorded
 from zoo.jobs.selection import Selection, select
 from zoo.quantization import pipeline, rules
@@ -74,6 +75,8 @@ class QuantizeOptions:
     # those modules take; each module a path, re:REGEX or type:CLASS (zoo.quantization.rules).
     float_modules: tuple[str, ...] = ()
     module_presets: tuple[tuple[str, str], ...] = ()
+    # preset "auto" or "auto:ENGINE": how the recipe search judges candidates (zoo.jobs.search)
+    search: search_job.SearchOptions = field(default_factory=search_job.SearchOptions)
 
     def __post_init__(self) -> None:
         """Every number checked before any work, as the command line's options are.
@@ -126,11 +129,22 @@ def int8_size_bytes(model: nn.Module, backend) -> int:
     return len(codec.encode(backend.state_dict(model)))
 
 
-def _select(options: QuantizeOptions, ctx: Context) -> tuple[Selection, Preset, str, Any, list[str]]:
-    """Everything named, checked: (selection, preset as it runs here, backend name, backend, notes on the preset)."""
+def _select(options: QuantizeOptions, ctx: Context
+            ) -> tuple[Selection, Preset, str, Any, list[str], search_job.Candidates | None]:
+    """Everything named, checked: (selection, preset as it runs here, backend name, backend, notes on the preset,
+    and for ``--preset auto`` the candidates the search may try)."""
     catalog = ctx.catalog
-    preset = catalog.preset(options.preset)
+    auto = search_job.is_auto(options.preset)
+    preset = catalog.preset(options.preset) if not auto else None
     selection = select(options.arch, options.dataset, options.weights, options.data_dir, options.image_size, ctx)
+    found = None
+    if auto:
+        if options.float_modules or options.module_presets:
+            raise SettingError(f"--preset {options.preset} chooses which modules stay in float itself: drop "
+                               "--float-module and --module-preset, or name a preset")
+        found = search_job.candidates(options.preset, selection.spec, options.backend, catalog)
+        preset = found.static[0]
+    assert preset is not None
     backend_name = pipeline.choose_backend(selection.spec, preset, options.backend, catalog)
     backend = catalog.backend(backend_name)
     backend.check(preset)
@@ -138,7 +152,7 @@ def _select(options: QuantizeOptions, ctx: Context) -> tuple[Selection, Preset, 
     preset, notes = backend.adapt(preset)
     runtimes.require(options.latency.runtimes, runtimes.Subject())
     runtimes.require(options.latency.runtimes, runtimes.Subject(backend_name, preset.method, preset.engine))
-    return selection, preset, backend_name, backend, notes
+    return selection, preset, backend_name, backend, notes, found
 
 
 def rule_summary(preset: Preset) -> list[dict]:
@@ -220,7 +234,7 @@ def run_quantize(options: QuantizeOptions, context: Context | None = None) -> Qu
     """
     ctx = default_context(context)
     progress = ctx.progress
-    selection, preset, backend_name, backend, notes = _select(options, ctx)
+    selection, preset, backend_name, backend, notes, found = _select(options, ctx)
     started = time.perf_counter()
     created = datetime.datetime.now(datetime.timezone.utc)
     torch.manual_seed(options.seed)
@@ -235,8 +249,15 @@ def run_quantize(options: QuantizeOptions, context: Context | None = None) -> Qu
 
     engine = functools.partial(backend.engine, preset.engine)
     with engine():
-        with running_model(owner, selection.spec.name, f"{preset.method} quantization"):
-            int8_model, provenance = _quantize(float_model, selection, preset, backend, options, progress)
+        if found is not None:
+            with running_model(owner, selection.spec.name, "recipe search"):
+                int8_model, preset, notes, provenance = search_job.run(
+                    float_model, selection, found, backend, options.search, seed=options.seed,
+                    calibration_images=options.calibration_images, batch_size=options.eval_batch_size,
+                    qat_overrides=options.qat, progress=progress)
+        else:
+            with running_model(owner, selection.spec.name, f"{preset.method} quantization"):
+                int8_model, provenance = _quantize(float_model, selection, preset, backend, options, progress)
         with running_model(owner, selection.spec.name, "int8 evaluation"):
             metrics = accuracy(int8_model, test_loader, "evaluating int8", keep_logits=True, progress=progress)
     lat = options.latency
