@@ -20,9 +20,11 @@ KINDS = ("int8", "float")
 
 
 def preset_to_dict(preset: Preset) -> dict[str, Any]:
-    """The preset as config.json holds it; module rules only where there are some (so a model without them
-    stays readable by a zoo from before them), the plan as {module path: rule index}."""
+    """The preset as config.json holds it; equalization and module rules only where there are some (so a model
+    without them stays readable by a zoo from before them), the plan as {module path: rule index}."""
     fields = dataclasses.asdict(preset)
+    if not fields["equalize"]:
+        del fields["equalize"]
     rules, plan = fields.pop("module_rules"), fields.pop("module_plan")
     if rules or plan:
         fields.update(module_rules=rules, module_plan={name: index for name, index in plan})

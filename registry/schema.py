@@ -193,6 +193,8 @@ class Card(_Lenient):
     license: Literal[HUB_LICENSES] | None = None  # type: ignore[valid-type]
     published: dict[Name, Text | None] | None = None
     preset_notes: list[Text] | None = None
+    # zoo quantize --equalize: cross-layer equalization before calibration (config.json's preset says so too).
+    equalize: bool | None = None
     # zoo quantize --float-module / --module-preset, and a preset's own rules (config.json has them in full).
     module_rules: list[RuleSummary] | None = None
     seed: int | None = None
@@ -282,6 +284,7 @@ class Preset(_Strict):
     qat_lr: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
     freeze_bn_after: Annotated[int, Field(ge=0, le=10**4)]
     freeze_observers_after: Annotated[int, Field(ge=0, le=10**4)]
+    equalize: bool = False
     module_rules: Annotated[list[ModuleRule], Field(max_length=1000)] = []
     # module path -> index into module_rules: the modules each rule decided when the model was made.
     module_plan: Annotated[dict[ModulePath, Annotated[int, Field(ge=0)]], Field(max_length=10_000)] = {}

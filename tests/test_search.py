@@ -62,19 +62,24 @@ def test_a_generous_budget_stops_at_the_cheapest_recipe(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_a_tight_budget_tries_layers_in_float_then_qat_and_keeps_what_it_chose(tmp_path, monkeypatch):
+    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, quantize
+
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
-    # qnnpack's presets have per-tensor weights, which MobileNetV2's depthwise layers do not survive: the search
-    # has to go on to layers in float.
-    result = zoo("quantize", "mobilenet_v2", "--preset", "auto:qnnpack", "--max-drop", "0", "--allow-qat", "--qat-epochs",
-                 "1", "--qat-batches", "2", *TINY, "--name", "searched", "--json")
-    assert result.exit_code == 0, result.output
-    card = json.loads(result.stdout)
+    # qnnpack's presets have per-tensor weights, which MobileNetV2's depthwise layers do not survive; without
+    # equalization the search has to go on to layers in float.
+    options = QuantizeOptions("mobilenet_v2", "auto:qnnpack", eval_limit=64, calibration_images=32,
+                              qat={"epochs": 1, "batches_per_epoch": 2},
+                              latency=LatencyOptions(runs=2, warmup=1, runtimes=("eager",)),
+                              search=search.SearchOptions(max_drop=0, allow_qat=True, validation_images=64,
+                                                          equalize=False))
+    _, recorded = quantize(options, name="searched")
+    card = recorded.card.to_dict()
     found = card["search"]
     trace, chosen = found["trace"], found["trace"][found["chosen"]]
     float_top1 = found["validation"]["float_top1"]
     for step in trace:
         assert step["drop"] == pytest.approx(float_top1 - step["top1"], abs=0.011)
-        assert step["within"] == (step["drop"] <= 0)
+        assert step["within"] == (step["drop"] <= 0) and not step["equalize"]
     assert [step["preset"] for step in trace[:2]] == ["qnnpack-minmax", "qnnpack-histogram"]
     assert not trace[0]["within"] and not trace[1]["within"] and trace[2]["step"] == "1 layer(s) in float"
     if found["met"]:  # the first within budget ends the search
@@ -85,15 +90,29 @@ def test_a_tight_budget_tries_layers_in_float_then_qat_and_keeps_what_it_chose(t
                                                     "4 layer(s) in float", "8 layer(s) in float", "QAT"]
         assert chosen["top1"] == max(step["top1"] for step in trace)
         assert found["missed_by"] == pytest.approx(chosen["drop"], abs=0.011)
-    fallbacks = [step for step in trace if step["step"].endswith("in float")]
-    for step in fallbacks:
-        assert len(step["float_modules"]) == int(step["step"].split()[0])
+    for step in trace:
+        if step["step"].endswith("in float"):
+            assert len(step["float_modules"]) == int(step["step"].split()[0])
     # The card says what the chosen recipe kept in float, and the model rebuilds from config.json with it.
-    kept = chosen["float_modules"]
-    assert [rule["modules"] for rule in card.get("module_rules", [])] == kept
+    assert [rule["modules"] for rule in card.get("module_rules", [])] == chosen["float_modules"]
     assert zoo("eval", "searched").exit_code == 0
     shown = zoo("show", "searched").output
     assert "recipe search (--preset auto, engine qnnpack)" in shown and "* chosen" in shown
+
+
+@pytest.mark.slow
+def test_the_search_tries_each_preset_after_equalization_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    result = zoo("quantize", "mobilenet_v2", "--preset", "auto:qnnpack", "--max-drop", "100", *TINY, "--json")
+    assert result.exit_code == 0, result.output
+    assert [step["step"] for step in json.loads(result.stdout)["search"]["trace"]] == ["preset"]
+    result = zoo("quantize", "mobilenet_v2", "--preset", "auto:qnnpack", "--max-drop", "0", "--backend", "fx",
+                 *TINY, "--json")
+    assert result.exit_code == 0, result.output
+    trace = json.loads(result.stdout)["search"]["trace"]
+    # FX fuses inside its own prepare, where zoo does not equalize, nor rank layers: both steps say so.
+    assert [step["step"] for step in trace] == ["preset", "preset", "equalized", "layers in float"]
+    assert "skipped" in trace[2] and "skipped" in trace[3]
 
 
 def test_auto_refuses_hand_written_module_rules(tmp_path, monkeypatch):

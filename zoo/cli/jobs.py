@@ -154,6 +154,9 @@ def _module_presets(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str
               help="Runtimes to time float and int8 in: quick (eager, torchscript, onnxruntime, openvino), all (adds "
                    "inductor, which compiles for tens of seconds), or a comma list. The fastest of each is reported.")
 @click.option("--fused-baseline", is_flag=True, help="Also evaluate the fused float model (fusion alone).")
+@click.option("--equalize", is_flag=True,
+              help="Cross-layer equalization before calibration: evens out weight ranges between consecutive "
+                   "convolutions (per-tensor weights, depthwise layers gain most; backend eager).")
 @click.option("--float-module", "float_modules", multiple=True, metavar="MODULE",
               help="Keep these modules in float (repeatable): a module path (features.1.conv.0.0; `zoo explain` "
                    "names them), re:REGEX over paths, or type:CLASS (e.g. type:torch.nn.Linear).")
@@ -165,7 +168,7 @@ def _module_presets(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str
 @json_option
 def quantize_command(arch, preset, max_drop, allow_qat, validation_images, dataset, weights, backend, data_dir, image_size, calibration_images, eval_limit,
                      qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after, latency_batch_size,
-                     threads, latency_runs, runtime_list, fused_baseline, float_modules, module_presets, seed, name,
+                     threads, latency_runs, runtime_list, fused_baseline, equalize, float_modules, module_presets, seed, name,
                      as_json):
     """Quantize ARCH to int8 with a preset, and compare it with the float model.
 
@@ -205,7 +208,7 @@ def quantize_command(arch, preset, max_drop, allow_qat, validation_images, datas
         latency=LatencyOptions(batch_size=latency_batch_size, threads=threads, runs=latency_runs,
                                runtimes=runtimes.parse(runtime_list)),
         fused_baseline=fused_baseline, seed=seed, command=command_line(),
-        float_modules=tuple(float_modules), module_presets=tuple(module_presets),
+        float_modules=tuple(float_modules), module_presets=tuple(module_presets), equalize=equalize,
         search=SearchOptions(max_drop=max_drop, allow_qat=allow_qat, validation_images=validation_images),
     )
     produced, recorded = quantize(options, context(), name)

@@ -79,6 +79,7 @@ def comparison(card: Card) -> str:
         + (f", made by `{parent['recipe']}`" if parent.get("recipe") else ""),
         f"int8: {_how_made(card)}",
         *(f"note: {note}" for note in card.preset_notes or ()),
+        *(["cross-layer equalization of the fused float model before quantization"] if card.equalize else []),
         *(f"module rule: {rule.modules} -> {rule.setting} ({rule.decided} module{'s' if rule.decided != 1 else ''})"
           for rule in card.module_rules or ()),
         "",

@@ -398,6 +398,9 @@ class Preset:
     qat_lr: float = 1e-4
     freeze_bn_after: int = 4
     freeze_observers_after: int = 5
+    # Cross-layer equalization of the fused float model before observers go in (zoo.quantization.equalization):
+    # for per-tensor weights of depthwise-separable networks; backend eager.
+    equalize: bool = False
     module_rules: tuple[ModuleRule, ...] = ()
     # Which modules each rule decided, as (module path, index into module_rules), resolved against the model when
     # it was quantized (zoo.quantization.rules.resolve): a stored model is rebuilt from this, never by evaluating

@@ -81,6 +81,9 @@ def explain(reference: str, images: int | None = None, context: Context | None =
         raise IntegrityError(f"{entry.ref}: the float weights '{parent.get('name')}' rebuilt here are not the ones "
                              "it was made from (their sha256 differs from the card's)")
     fused = pipeline.fuse(float_model, selection.spec, catalog.fusion_patterns.values(), False, catalog)
+    if config.preset.equalize:  # the int8 model was made from the equalized float one
+        from zoo.quantization import equalization
+        equalization.equalize(fused)
     # The images the model was calibrated on, where the count matches: the same seeded sample quantize drew.
     calibration = data.sample(data.load_split(selection.dataset, selection.data, "train"), images, card.seed or 0)
     batch = torch.stack([calibration[index][0] for index in range(data.size(calibration))])

@@ -75,6 +75,8 @@ class QuantizeOptions:
     # those modules take; each module a path, re:REGEX or type:CLASS (zoo.quantization.rules).
     float_modules: tuple[str, ...] = ()
     module_presets: tuple[tuple[str, str], ...] = ()
+    # cross-layer equalization before calibration or QAT (zoo.quantization.equalization; backend eager)
+    equalize: bool = False
     # preset "auto" or "auto:ENGINE": how the recipe search judges candidates (zoo.jobs.search)
     search: search_job.SearchOptions = field(default_factory=search_job.SearchOptions)
 
@@ -145,6 +147,12 @@ def _select(options: QuantizeOptions, ctx: Context
         found = search_job.candidates(options.preset, selection.spec, options.backend, catalog)
         preset = found.static[0]
     assert preset is not None
+    if options.equalize:
+        if auto:
+            raise SettingError(f"--preset {options.preset} tries cross-layer equalization itself: drop --equalize")
+        if preset.method == "dynamic":
+            raise SettingError(f"preset '{preset.name}' is dynamic: --equalize applies to static and QAT presets")
+        preset = dataclasses.replace(preset, equalize=True)
     backend_name = pipeline.choose_backend(selection.spec, preset, options.backend, catalog)
     backend = catalog.backend(backend_name)
     backend.check(preset)
@@ -280,6 +288,7 @@ def run_quantize(options: QuantizeOptions, context: Context | None = None) -> Qu
         "backend": backend_name,
         **({"preset_notes": notes} if notes else {}),
         **({"module_rules": rule_summary(preset)} if preset.module_rules else {}),
+        **({"equalize": True} if preset.equalize else {}),
         "dataset": {"name": selection.dataset.name, "split": "test", "images": metrics["images"],
                     "image_size": selection.data.image_size, "num_classes": selection.data.num_classes},
         "top_k_rule": TOP_K_RULE,

@@ -5,7 +5,7 @@ from the training images (never the test split, which only the chosen model
 sees, as in any quantize run):
 
 1. the static presets of one engine, per-tensor min-max before histogram and
-   per-channel observers;
+   per-channel observers, each also after cross-layer equalization (eager);
 2. the best of those with its most sensitive layers kept in float, 1, 2, 4
    then 8 of them, ranked by ``zoo explain``'s SQNR loss (eager mode, where
    int8 layers keep their float names; other backends skip this step and say
@@ -43,6 +43,8 @@ _COST = {"minmax": 0, "moving_average_minmax": 0, "per_channel_minmax": 1, "movi
          "histogram": 2}
 # Eager-mode int8 layers keep their float names, so their SQNR ranks them (zoo.jobs.explain); other backends do not.
 RANKED_BACKENDS = ("eager",)
+# Where zoo can equalize (zoo.quantization.equalization works on eager mode's fused models).
+EQUALIZING_BACKENDS = ("eager",)
 
 
 def is_auto(preset: str) -> bool:
@@ -54,13 +56,15 @@ class SearchOptions:
     """``max_drop``: top-1 points below float allowed on the validation split (float pt, ≥ 0).
     ``validation_images``: carved from the training split with the run's seed. ``fallback_layers``: how many of the
     most sensitive layers to keep in float, tried in turn. ``sensitivity_images``: calibration images the SQNR
-    ranking is measured on."""
+    ranking is measured on. ``equalize``: also try each preset after cross-layer equalization."""
 
     max_drop: float = 0.2
     allow_qat: bool = False
     validation_images: int = 2000
     fallback_layers: tuple[int, ...] = (1, 2, 4, 8)
     sensitivity_images: int = 64
+    # Try each preset after cross-layer equalization too, where the backend allows it.
+    equalize: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_drop, (int, float)) and 0 <= self.max_drop <= 100):
@@ -133,17 +137,18 @@ def run(float_model: nn.Module, selection, found: Candidates, backend, search: S
     validation = data.loader(held_out, batch_size)
     float_top1 = accuracy(float_model, validation, "validating float", progress=progress)["top1"]
     trace: list[dict[str, Any]] = []
-    tried: list[tuple[float, nn.Module, Preset, list[str], dict]] = []
+    # (validation top-1, model, preset as it ran, notes, provenance, the candidate as the search made it)
+    tried: list[tuple[float, nn.Module, Preset, list[str], dict, Preset]] = []
 
     def judge(model: nn.Module, preset: Preset, notes: list[str], provenance: dict, started: float,
-              step: str) -> bool:
+              step: str, candidate: Preset) -> bool:
         top1 = accuracy(model, validation, f"validating {preset.name}", progress=progress)["top1"]
         drop = round(float_top1 - top1, 2)
-        trace.append({"step": step, "preset": preset.name,
+        trace.append({"step": step, "preset": preset.name, "equalize": preset.equalize,
                       "float_modules": [r.pattern for r in preset.module_rules if r.keeps_float],
                       "top1": top1, "drop": drop, "within": drop <= search.max_drop,
                       "wall_s": round(time.perf_counter() - started, 1)})
-        tried.append((top1, model, preset, notes, provenance))
+        tried.append((top1, model, preset, notes, provenance, candidate))
         return drop <= search.max_drop
 
     def calibrated(preset: Preset) -> tuple[nn.Module, Preset, list[str], dict]:
@@ -156,7 +161,7 @@ def run(float_model: nn.Module, selection, found: Candidates, backend, search: S
 
     def outcome(met: bool) -> tuple[nn.Module, Preset, list[str], dict[str, Any]]:
         best = max(range(len(tried)), key=lambda i: (tried[i][0], -i)) if not met else len(tried) - 1
-        _, model, preset, notes, provenance = tried[best]
+        _, model, preset, notes, provenance, _ = tried[best]
         provenance = {**provenance, "search": {
             "max_drop": search.max_drop, "met": met, "chosen": best, "engine": found.engine,
             "validation": {"split": "train", "images": data.size(held_out), "float_top1": float_top1},
@@ -164,16 +169,23 @@ def run(float_model: nn.Module, selection, found: Candidates, backend, search: S
             **({} if met else {"missed_by": round(trace[best]["drop"] - search.max_drop, 2)})}}
         return model, preset, notes, provenance
 
+    equalizing = search.equalize and found.backend in EQUALIZING_BACKENDS
     for preset in found.static:
-        started = time.perf_counter()
-        model, adapted, notes, provenance = calibrated(preset)
-        if judge(model, adapted, notes, provenance, started, "preset"):
-            return outcome(True)
+        for candidate, step in [(preset, "preset"),
+                                *([(dataclasses.replace(preset, equalize=True), "equalized")] if equalizing else [])]:
+            started = time.perf_counter()
+            model, adapted, notes, provenance = calibrated(candidate)
+            if judge(model, adapted, notes, provenance, started, step, candidate):
+                return outcome(True)
+    if search.equalize and not equalizing:
+        trace.append({"step": "equalized", "skipped": f"zoo equalizes layers in backend "
+                      f"{', '.join(EQUALIZING_BACKENDS)} only, not '{found.backend}'"})
 
-    best_static = max((entry for entry in tried), key=lambda entry: entry[0])
+    best_static = max(tried, key=lambda entry: entry[0])
     if found.backend in RANKED_BACKENDS:
-        ranked = _sensitive_layers(float_model, best_static[1], selection, rest, search, seed, backend, found)
-        base = next(p for p in found.static if p.name == best_static[2].name)
+        base = best_static[5]
+        ranked = _sensitive_layers(float_model, best_static[1], selection, rest, search, seed, backend, found,
+                                   base.equalize)
         for count in search.fallback_layers:
             if count > len(ranked):
                 break
@@ -181,7 +193,7 @@ def run(float_model: nn.Module, selection, found: Candidates, backend, search: S
             ruled = rules.with_rules(base, [ModuleRule("name", layer) for layer in ranked[:count]], float_model,
                                      catalog)
             model, adapted, notes, provenance = calibrated(ruled)
-            if judge(model, adapted, notes, provenance, started, f"{count} layer(s) in float"):
+            if judge(model, adapted, notes, provenance, started, f"{count} layer(s) in float", ruled):
                 return outcome(True)
     else:
         trace.append({"step": "layers in float", "skipped": f"backend '{found.backend}' keeps no layer names to rank "
@@ -197,7 +209,7 @@ def run(float_model: nn.Module, selection, found: Candidates, backend, search: S
         model, history = pipeline.quantize_qat(float_model, spec, adapted, backend, config.image_size, patterns,
                                                loader, recipe, catalog, progress=progress)
         provenance = {"qat": {"recipe": dataclasses.asdict(recipe), "history": history}}
-        if judge(model, adapted, notes, provenance, started, "QAT"):
+        if judge(model, adapted, notes, provenance, started, "QAT", found.qat):
             return outcome(True)
     elif search.allow_qat:
         trace.append({"step": "QAT", "skipped": f"no QAT preset for engine '{found.engine}' and backend "
@@ -206,12 +218,15 @@ def run(float_model: nn.Module, selection, found: Candidates, backend, search: S
 
 
 def _sensitive_layers(float_model, int8_model, selection, rest, search: SearchOptions, seed: int, backend,
-                      found: Candidates) -> list[str]:
+                      found: Candidates, equalized: bool) -> list[str]:
     """The int8 model's layers, most sensitive first (zoo explain's ranking), as module paths rules can name."""
     from zoo.jobs.explain import rank_layers
+    from zoo.quantization import equalization
 
     fused = pipeline.fuse(copy.deepcopy(float_model), selection.spec, selection.catalog.fusion_patterns.values(),
                           False, selection.catalog)
+    if equalized:
+        equalization.equalize(fused)
     sample = data.sample(rest, search.sensitivity_images, seed)
     batch = torch.stack([sample[index][0] for index in range(data.size(sample))])
     rows, _ = rank_layers(fused, int8_model, batch, backend, found.engine)

@@ -156,6 +156,9 @@ class Pt2eBackend(Backend):
     methods = ("static", "qat")
 
     def check(self, preset: Preset) -> None:
+        if preset.equalize:
+            raise IncompatibleError(f"preset '{preset.name}' asks for cross-layer equalization, which zoo does on "
+                                    "eager-mode fused models only: use --backend eager")
         if preset.engine not in ENGINES:
             raise IncompatibleError(f"backend 'pt2e' has no engine '{preset.engine}'; engines: {', '.join(ENGINES)}")
 

@@ -29,6 +29,7 @@ with warnings.catch_warnings():
 
 from zoo.core.errors import IncompatibleError
 from zoo.core.specs import Observer, Preset
+from zoo.quantization import equalization
 from zoo.quantization.backends import Backend, FuseFunction
 
 __all__ = [
@@ -189,6 +190,13 @@ def fuse_modules(model: nn.Module, groups: Sequence[Sequence[str]], is_qat: bool
         tq.fuse_modules(model, groups, inplace=True)
 
 
+def refuse_equalization(backend: str, preset: Preset) -> None:
+    if preset.equalize:
+        raise IncompatibleError(f"preset '{preset.name}' asks for cross-layer equalization, which zoo does on "
+                                f"eager-mode fused models only; backend '{backend}' fuses inside its own prepare: "
+                                "use --backend eager")
+
+
 class _TorchAo(Backend):
     """What eager and FX mode share: observers from zoo's Observer type, torch's quantized engines, QAT controls."""
 
@@ -221,6 +229,8 @@ class EagerBackend(_TorchAo):
     def prepare(self, model: nn.Module, preset: Preset, example_inputs: tuple, fuse: FuseFunction) -> nn.Module:
         qat = preset.method == "qat"
         fuse(model, qat)
+        if preset.equalize:
+            equalization.equalize(model)
         model.train(qat)
         model.qconfig = qconfig(preset)  # type: ignore[assignment]  # torch.ao reads this attribute
         _apply_module_rules(model, preset)
@@ -241,6 +251,10 @@ class FxBackend(_TorchAo):
     """torch.ao FX graph mode: symbolic tracing finds what to fuse and quantize (models must be FX-traceable)."""
 
     name = "fx"
+
+    def check(self, preset: Preset) -> None:
+        super().check(preset)
+        refuse_equalization(self.name, preset)
 
     def qconfig_mapping(self, model: nn.Module, preset: Preset) -> tq.QConfigMapping:
         """What FX mode quantizes and how; a subclass can leave modules in float (``set_module_name(name, None)``)."""
