@@ -224,3 +224,19 @@ def test_a_sweep_on_ray_records_each_cell_once_from_the_driver_and_a_rerun_skips
     assert versions(registry) == recorded
     assert list((registry / "staging").iterdir()) == [] and not (registry / "models" / "sweep_killer").exists()
     assert not any(trap.iterdir())
+
+
+def test_sweep_help_imports_neither_torch_nor_ray_and_names_the_executors_the_jobs_have():
+    import subprocess
+    import sys
+
+    from zoo.cli.sweep import EXECUTORS
+    from zoo.jobs.sweep import EXECUTORS as JOB_EXECUTORS
+
+    assert EXECUTORS == JOB_EXECUTORS
+    code = ("import sys; from zoo.cli import main\n"
+            "try:\n    main(['sweep', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'ray' not in sys.modules, 'zoo sweep --help imported them'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    assert done.returncode == 0, done.stderr
+    assert "--executor [inprocess|ray]" in done.stdout and "--calibration-images" in done.stdout
