@@ -29,7 +29,8 @@ def _fashion_mnist_raw_copy() -> Path | None:
 
 
 def _unpack_fashion_mnist(source: Path, raw: Path) -> None:
-    """Copy (gunzipping) the idx files into torchvision's layout; a rename makes it all-or-nothing."""
+    """Copy (gunzipping) the idx files into torchvision's layout; a rename makes it all-or-nothing, and safe when
+    several processes do it at once."""
     raw.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".raw-", dir=raw.parent))
     try:
@@ -39,9 +40,15 @@ def _unpack_fashion_mnist(source: Path, raw: Path) -> None:
             else:
                 with gzip.open(source / f"{name}.gz", "rb") as src, open(staging / name, "wb") as dst:
                     shutil.copyfileobj(src, dst)
-        if raw.exists():
+        try:
+            os.rename(staging, raw)
+        except OSError:
+            # Another process (a sweep's other cell) moved its complete copy in first: theirs is as good, and
+            # removing it would pull it from under that process. Only an incomplete one is replaced.
+            if all((raw / f).exists() for f in FASHION_MNIST_FILES):
+                return
             shutil.rmtree(raw)
-        os.replace(staging, raw)
+            os.rename(staging, raw)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

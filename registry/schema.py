@@ -86,6 +86,8 @@ class Latency(_Lenient):
     runs: Annotated[int, Field(ge=1, le=10**7)] | None = None
     runtime: Name | None = None
     engine: Text | None = None
+    # The machine a sweep cell was timed on (``zoo sweep``): latencies compare only within one node.
+    node: Text | None = None
 
 
 class Agreement(_Lenient):
@@ -168,6 +170,18 @@ class RuleSummary(_Lenient):
     decided: Count
 
 
+class SweepCell(_Lenient):
+    """Which cell of a ``zoo sweep`` grid made a card, and the key a re-run finds it by (``zoo.jobs.sweep``)."""
+
+    key: Annotated[str, Field(pattern=_HEX64)]
+    arch: Arch
+    preset: Name
+    dataset: Name
+    weights: Text | None
+    weights_sha256: Annotated[str, Field(pattern=_HEX64)] | None
+    options: dict[Name, Any]
+
+
 class Card(_Lenient):
     name: Name
     version: Annotated[str, Field(pattern=_HEX64)]
@@ -216,6 +230,8 @@ class Card(_Lenient):
     started: Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")] | None = None
     # zoo bench --record: one row per runtime and thread count.
     benchmarks: list[dict[Name, Any]] | None = None
+    # zoo sweep: the grid cell this card is the result of.
+    sweep: SweepCell | None = None
 
     @property
     def backend_name(self) -> str | None:

@@ -350,7 +350,7 @@ def test_compare_lists_the_float_parent_once_then_each_model_with_its_runtime(re
     runner = CliRunner()
     rows = json.loads(runner.invoke(main, ["--registry", str(registry.root), "compare", "a-histogram", "a-minmax",
                                            "--json"]).stdout)
-    assert [r["model"].split("@")[0] for r in rows] == ["float (random)", "a-histogram", "a-minmax"]
+    assert [r["model"].split("@")[0] for r in rows] == ["float (mobilenet_v2, random)", "a-histogram", "a-minmax"]
     assert [r["method"] for r in rows] == ["float", "static PTQ fbgemm-histogram", "static PTQ fbgemm-minmax"]
     assert all(r["runtime"] == "eager" for r in rows)
     table = runner.invoke(main, ["--registry", str(registry.root), "compare", "a-histogram", "a-minmax"]).stdout

@@ -137,9 +137,9 @@ GLOBAL_OPTIONS = ("--model-file", "--strict-plugins", "--registry")
 
 
 def _register_commands() -> None:
-    from zoo.cli import catalog, hub, jobs, registry
+    from zoo.cli import catalog, hub, jobs, registry, sweep
 
-    for module in (catalog, jobs, registry, hub):
+    for module in (catalog, jobs, sweep, registry, hub):
         for command in module.COMMANDS:
             main.add_command(command)
 

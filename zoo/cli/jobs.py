@@ -119,57 +119,93 @@ def _module_presets(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str
     return tuple(pairs)
 
 
+# The options of a quantize job besides its architecture, preset and dataset: `zoo quantize` and `zoo sweep` take
+# the same ones (``quantize_options``) and build the job the same way (``quantize_job``).
+QUANTIZE_OPTIONS = (
+    weights_option,
+    click.option("--backend", "--mode", "backend",
+                 help="Quantization backend (see `zoo backends`): eager or fx (torch.ao), pt2e (torchao); default: "
+                      "the preset's first. --mode is its earlier name."),
+    data_dir_option,
+    image_size_option,
+    click.option("--calibration-images", type=int, callback=positive,
+                 help="Training images to calibrate static presets on (default: the preset's, 1024)."),
+    eval_limit_option,
+    click.option("--qat-epochs", type=int, callback=positive, help="QAT: epochs (default: the preset's, 8)."),
+    click.option("--qat-batches", type=int, callback=positive, help="QAT: batches per epoch (default 20)."),
+    click.option("--qat-lr", type=click.FloatRange(0, MAX_LR, min_open=True), callback=positive,
+                 help="QAT: learning rate (default 1e-4)."),
+    click.option("--freeze-bn-after", type=int, callback=positive,
+                 help="QAT: freeze BN statistics after N epochs (default 4)."),
+    click.option("--freeze-observers-after", type=int, callback=positive,
+                 help="QAT: freeze observers after N epochs (default 5)."),
+    click.option("--latency-batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=1, show_default=True),
+    click.option("--threads", type=click.IntRange(1, MAX_THREADS), default=1, show_default=True,
+                 help="Threads for latency timing."),
+    click.option("--latency-runs", type=int, default=50, show_default=True, callback=positive),
+    click.option("--runtimes", "runtime_list", default="quick", show_default=True,
+                 help="Runtimes to time float and int8 in: quick (eager, torchscript, onnxruntime, openvino), all "
+                      "(adds inductor, which compiles for tens of seconds), or a comma list. The fastest of each is "
+                      "reported."),
+    click.option("--fused-baseline", is_flag=True, help="Also evaluate the fused float model (fusion alone)."),
+    click.option("--max-drop", type=click.FloatRange(0, 100), default=0.2, show_default=True, callback=number,
+                 help="--preset auto: top-1 points below float allowed, on the validation split."),
+    click.option("--allow-qat", is_flag=True, help="--preset auto: try QAT when no PTQ recipe is within budget."),
+    click.option("--validation-images", type=int, default=2000, show_default=True, callback=positive,
+                 help="--preset auto: training images held out to judge candidates (never the test split)."),
+    click.option("--equalize", is_flag=True,
+                 help="Cross-layer equalization before calibration: evens out weight ranges between consecutive "
+                      "convolutions (per-tensor weights, depthwise layers gain most; backend eager)."),
+    click.option("--float-module", "float_modules", multiple=True, metavar="MODULE",
+                 help="Keep these modules in float (repeatable): a module path (features.1.conv.0.0; `zoo explain` "
+                      "names them), re:REGEX over paths, or type:CLASS (e.g. type:torch.nn.Linear)."),
+    click.option("--module-preset", "module_presets", multiple=True, metavar="MODULE=PRESET",
+                 callback=_module_presets,
+                 help="Give these modules another preset's observers (same method and engine; repeatable). A "
+                      "module's own path beats a regex, which beats a type; an inner module's rule beats its "
+                      "parent's."),
+    seed_option,
+)
+
+
+def quantize_options(command):
+    """Give ``command`` every option of ``QUANTIZE_OPTIONS``, in that order in its --help."""
+    for option in reversed(QUANTIZE_OPTIONS):
+        command = option(command)
+    return command
+
+
+def quantize_job(arch: str, preset: str, dataset: str, *, weights, backend, data_dir, image_size, calibration_images,
+                 eval_limit, qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after,
+                 latency_batch_size, threads, latency_runs, runtime_list, fused_baseline, max_drop, allow_qat,
+                 validation_images, equalize, float_modules, module_presets, seed):
+    """The ``zoo.jobs.quantize.QuantizeOptions`` of ``QUANTIZE_OPTIONS``' values, for one arch, preset and dataset."""
+    from zoo import runtimes
+    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions
+    from zoo.jobs.search import SearchOptions
+
+    return QuantizeOptions(
+        arch=arch, preset=preset, dataset=dataset, weights=weights, backend=backend, data_dir=data_dir,
+        image_size=image_size, calibration_images=calibration_images, eval_limit=eval_limit,
+        qat=_qat_overrides(qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after),
+        latency=LatencyOptions(batch_size=latency_batch_size, threads=threads, runs=latency_runs,
+                               runtimes=runtimes.parse(runtime_list)),
+        fused_baseline=fused_baseline, seed=seed, command=command_line(),
+        float_modules=tuple(float_modules), module_presets=tuple(module_presets), equalize=equalize,
+        search=SearchOptions(max_drop=max_drop, allow_qat=allow_qat, validation_images=validation_images),
+    )
+
+
 @click.command("quantize")
 @click.argument("arch")
 @click.option("--preset", "-p", required=True,
               help="Quantization recipe (see `zoo presets`), or auto / auto:ENGINE to search for the cheapest one "
                    "within --max-drop of float.")
-@click.option("--max-drop", type=click.FloatRange(0, 100), default=0.2, show_default=True, callback=number,
-              help="--preset auto: top-1 points below float allowed, on the validation split.")
-@click.option("--allow-qat", is_flag=True, help="--preset auto: try QAT when no PTQ recipe is within budget.")
-@click.option("--validation-images", type=int, default=2000, show_default=True, callback=positive,
-              help="--preset auto: training images held out to judge candidates (never the test split).")
 @dataset_option
-@weights_option
-@click.option("--backend", "--mode", "backend",
-              help="Quantization backend (see `zoo backends`): eager or fx (torch.ao), pt2e (torchao); default: the "
-                   "preset's first. --mode is its earlier name.")
-@data_dir_option
-@image_size_option
-@click.option("--calibration-images", type=int, callback=positive,
-              help="Training images to calibrate static presets on (default: the preset's, 1024).")
-@eval_limit_option
-@click.option("--qat-epochs", type=int, callback=positive, help="QAT: epochs (default: the preset's, 8).")
-@click.option("--qat-batches", type=int, callback=positive, help="QAT: batches per epoch (default 20).")
-@click.option("--qat-lr", type=click.FloatRange(0, MAX_LR, min_open=True), callback=positive,
-              help="QAT: learning rate (default 1e-4).")
-@click.option("--freeze-bn-after", type=int, callback=positive, help="QAT: freeze BN statistics after N epochs (default 4).")
-@click.option("--freeze-observers-after", type=int, callback=positive,
-              help="QAT: freeze observers after N epochs (default 5).")
-@click.option("--latency-batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=1, show_default=True)
-@click.option("--threads", type=click.IntRange(1, MAX_THREADS), default=1, show_default=True,
-              help="Threads for latency timing.")
-@click.option("--latency-runs", type=int, default=50, show_default=True, callback=positive)
-@click.option("--runtimes", "runtime_list", default="quick", show_default=True,
-              help="Runtimes to time float and int8 in: quick (eager, torchscript, onnxruntime, openvino), all (adds "
-                   "inductor, which compiles for tens of seconds), or a comma list. The fastest of each is reported.")
-@click.option("--fused-baseline", is_flag=True, help="Also evaluate the fused float model (fusion alone).")
-@click.option("--equalize", is_flag=True,
-              help="Cross-layer equalization before calibration: evens out weight ranges between consecutive "
-                   "convolutions (per-tensor weights, depthwise layers gain most; backend eager).")
-@click.option("--float-module", "float_modules", multiple=True, metavar="MODULE",
-              help="Keep these modules in float (repeatable): a module path (features.1.conv.0.0; `zoo explain` "
-                   "names them), re:REGEX over paths, or type:CLASS (e.g. type:torch.nn.Linear).")
-@click.option("--module-preset", "module_presets", multiple=True, metavar="MODULE=PRESET", callback=_module_presets,
-              help="Give these modules another preset's observers (same method and engine; repeatable). A module's "
-                   "own path beats a regex, which beats a type; an inner module's rule beats its parent's.")
-@seed_option
+@quantize_options
 @name_option
 @json_option
-def quantize_command(arch, preset, max_drop, allow_qat, validation_images, dataset, weights, backend, data_dir, image_size, calibration_images, eval_limit,
-                     qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after, latency_batch_size,
-                     threads, latency_runs, runtime_list, fused_baseline, equalize, float_modules, module_presets, seed, name,
-                     as_json):
+def quantize_command(arch, preset, dataset, name, as_json, **settings):
     """Quantize ARCH to int8 with a preset, and compare it with the float model.
 
     Float and int8 are evaluated on the same test images (top-1, top-5), their
@@ -196,21 +232,10 @@ def quantize_command(arch, preset, max_drop, allow_qat, validation_images, datas
       zoo quantize resnet18 --preset x86-histogram --dataset imagefolder --data-dir ~/imagenet_1k \\
           --weights imagenet1k-v1
     """
-    from zoo import runtimes
     from zoo.cli.report import comparison
-    from zoo.jobs.quantize import LatencyOptions, QuantizeOptions, quantize
-    from zoo.jobs.search import SearchOptions
+    from zoo.jobs.quantize import quantize
 
-    options = QuantizeOptions(
-        arch=arch, preset=preset, dataset=dataset, weights=weights, backend=backend, data_dir=data_dir,
-        image_size=image_size, calibration_images=calibration_images, eval_limit=eval_limit,
-        qat=_qat_overrides(qat_epochs, qat_batches, qat_lr, freeze_bn_after, freeze_observers_after),
-        latency=LatencyOptions(batch_size=latency_batch_size, threads=threads, runs=latency_runs,
-                               runtimes=runtimes.parse(runtime_list)),
-        fused_baseline=fused_baseline, seed=seed, command=command_line(),
-        float_modules=tuple(float_modules), module_presets=tuple(module_presets), equalize=equalize,
-        search=SearchOptions(max_drop=max_drop, allow_qat=allow_qat, validation_images=validation_images),
-    )
+    options = quantize_job(arch, preset, dataset, **settings)
     produced, recorded = quantize(options, context(), name)
     entry = recorded.entry
     if as_json:

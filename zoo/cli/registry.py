@@ -118,13 +118,15 @@ def echo_card(card: Card) -> None:
 def _row(model: str, method: str, figures: Accuracy, size_bytes: int | None, latency: Latency | None) -> dict:
     return {"model": model, "method": method, "top1": figures.top1, "top5": figures.top5, "ties": figures.ties,
             "size_bytes": size_bytes, "p50_ms": latency.p50_ms if latency else None,
-            "runtime": (latency.runtime or "eager") if latency else None}
+            "runtime": (latency.runtime or "eager") if latency else None,
+            "node": latency.node if latency else None}
 
 
 def baseline_key(card: Card) -> tuple:
-    """What tells an int8 card's float baseline apart from others: the float parent's sha256 and the test images
-    it was evaluated on. Cards quantized from one parent and evaluated alike share one baseline."""
-    return ((card.parent or {}).get("sha256"), card.dataset.name, card.dataset.images)
+    """What tells an int8 card's float baseline apart from others: the architecture, the float parent's sha256
+    (random weights have none: the seed tells them apart) and the test images it was evaluated on. Cards quantized
+    from one parent and evaluated alike share one baseline."""
+    return (card.arch, (card.parent or {}).get("sha256"), card.seed, card.dataset.name, card.dataset.images)
 
 
 def comparison_rows(cards: list[Card]) -> list[dict]:
@@ -137,7 +139,9 @@ def comparison_rows(cards: list[Card]) -> list[dict]:
             if parent not in parents:
                 parents.add(parent)
                 b = card.baseline
-                rows.append(_row(f"float ({parent_info.get('name')})", "float", b, b.size_bytes, b.latency))
+                source = parent_info.get("name")
+                label = f"float ({card.arch}, {source})" if source == "random" else f"float ({source})"
+                rows.append(_row(label, "float", b, b.size_bytes, b.latency))
                 if card.fused_baseline:
                     rows.append(_row("fused float", "float", card.fused_baseline, None, None))
         m = card.metrics
@@ -173,20 +177,32 @@ def compare_command(references, plot_path, as_json):
         if plot_path:
             _plot().write(cards, plot_path, err=True)
         return
-    datasets = sorted({f"{c.dataset.name} {c.dataset.split} ({c.dataset.images} images)" for c in cards})
-    click.echo(f"evaluated on: {'; '.join(datasets)}")
-    click.echo(tables.render(["model", "method", "top-1", "top-5", "ties", "size", "p50", "runtime"],
-                             [[r["model"], r["method"], tables.percent(r["top1"]), tables.percent(r["top5"]),
-                               tables.percent(r["ties"]), tables.megabytes(r["size_bytes"]), _ms(r["p50_ms"]),
-                               r["runtime"]] for r in rows],
-                             align_right=(2, 3, 4, 5, 6)))
-    click.echo("ties: images whose top class is shared by several classes (int8 outputs are quantized); top-1 and "
-               "top-5 count a tie as the fraction of tied classes that fit (README: Ties)")
-    cpus = sorted({c.metrics.latency.cpu for c in cards if c.metrics.latency and c.metrics.latency.cpu})
-    if cpus:
-        click.echo(f"p50: batch 1 latency in each model's fastest runtime as its card records it; CPU: {', '.join(cpus)}")
+    click.echo(comparison_table(cards, rows))
     if plot_path:
         _plot().write(cards, plot_path, err=False)
+
+
+def comparison_table(cards: list[Card], rows: list[dict]) -> str:
+    """``comparison_rows`` as `zoo compare` prints them, with the lines that say what they measured; a node column
+    where a card says which machine timed it (a sweep's)."""
+    datasets = sorted({f"{c.dataset.name} {c.dataset.split} ({c.dataset.images} images)" for c in cards})
+    nodes = any(r["node"] for r in rows)
+    lines = [f"evaluated on: {'; '.join(datasets)}",
+             tables.render(["model", "method", "top-1", "top-5", "ties", "size", "p50", "runtime",
+                            *(["node"] if nodes else [])],
+                           [[r["model"], r["method"], tables.percent(r["top1"]), tables.percent(r["top5"]),
+                             tables.percent(r["ties"]), tables.megabytes(r["size_bytes"]), _ms(r["p50_ms"]),
+                             r["runtime"], *([r["node"]] if nodes else [])] for r in rows],
+                           align_right=(2, 3, 4, 5, 6)),
+             "ties: images whose top class is shared by several classes (int8 outputs are quantized); top-1 and "
+             "top-5 count a tie as the fraction of tied classes that fit (README: Ties)"]
+    cpus = sorted({c.metrics.latency.cpu for c in cards if c.metrics.latency and c.metrics.latency.cpu})
+    if cpus:
+        lines.append(f"p50: batch 1 latency in each model's fastest runtime as its card records it; CPU: "
+                     f"{', '.join(cpus)}")
+    if nodes:
+        lines.append("node: the machine that timed each row; compare latency only among rows of one node")
+    return "\n".join(lines)
 
 
 @click.command("eval")

@@ -24,7 +24,8 @@ from zoo.core.printable import printable, without_credentials
 from zoo.core.progress import QUIET, Progress
 from zoo.hub import ref as hubref
 from zoo.hub.errors import HubError, hub_errors
-from zoo_registry import artifact, names
+from zoo_registry import artifact, checked, names
+from zoo_registry.checked import record_checked  # noqa: F401 (kept importable from here)
 from zoo_registry.schema import Card, Config
 from zoo_registry.store import Entry, Registry
 
@@ -260,26 +261,4 @@ def pull_hub(registry: Registry, ref: hubref.HubRef, catalog=None, add_version: 
 
 def _checked(files: dict[str, bytes], source: str) -> tuple[Card, Config]:
     """The typed card and config of an artifact's files, each through its schema and both against each other."""
-    card = artifact.parse_json(files[artifact.CARD_FILE], Path(source) / artifact.CARD_FILE)
-    config = artifact.parse_json(files[artifact.CONFIG_FILE], Path(source) / artifact.CONFIG_FILE)
-    artifact.check_config(config, source)
-    return artifact.check_files(card, config, source)
-
-
-def record_checked(registry: Registry, files: dict[str, bytes], source: str, catalog=None) -> Entry:
-    """Record an artifact that came from outside, only after it passed every check.
-
-    Its files must match the card's digests (``read_snapshot`` or ``Registry.add``), card.json and config.json
-    their schemas and each other, its architecture must be installed, and the model must rebuild through its
-    plugin and backend and give finite outputs of the right shape on a test input. Any failure is a ZooError
-    and leaves the registry as it was.
-    """
-    from zoo.host.plugins import get_catalog
-    from zoo_registry.loading import build, check_runs, find_spec
-
-    _, config = _checked(files, source)
-    catalog = catalog or get_catalog()
-    find_spec(config, catalog, source)
-    # A model that would not load, or not run, is not worth recording.
-    check_runs(build(config, files[artifact.MODEL_FILE], catalog), config, source, catalog)
-    return registry.write(files)
+    return checked.check(files, source)

@@ -32,14 +32,29 @@ def plugin_info(catalog, arch: str) -> dict[str, Any]:
     return {"name": plugin, "package": report.package if report else None, "version": report.version if report else None}
 
 
-def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, result: Mapping[str, Any], catalog,
+def record(registry: Registry, **fields: Any) -> Entry:
+    """Write one version into ``registry``: the files ``render`` makes of ``fields`` (its keyword arguments).
+
+    Raises:
+        ZooError: as ``render``; StorageError: the registry cannot be written. Nothing is half-written.
+    """
+    return registry.write(render(**fields))
+
+
+def render(*, name: str, kind: str, state_dict: Mapping, result: Mapping[str, Any], catalog,
            spec, preset=None, backend: str | None = None, in_channels: int, model=None,
-           labels: Sequence[str] | None = None, data_config: data.DataConfig | None = None) -> Entry:
-    """Write one version: the state dict through the codec, its config, its card and model card. This is the one
-    place a card is built: ``result`` (the job's figures and provenance) completed with what the catalog knows,
-    then checked against ``zoo_registry.schema.Card`` before anything is written.
+           labels: Sequence[str] | None = None, data_config: data.DataConfig | None = None) -> dict[str, bytes]:
+    """The files of one version (file name to bytes): the state dict through the codec, its config, its card and
+    model card. This is the one place a card is built: ``result`` (the job's figures and provenance) completed
+    with what the catalog knows, then checked against ``zoo_registry.schema.Card``. Needs no registry: a sweep's
+    worker renders, and its driver alone writes.
 
     Given the int8 ``model`` itself, first check that it reloads bit-identically.
+
+    Raises:
+        BadReferenceError: ``name`` is not a valid registry name.
+        CodecError: the model would not reload as it was made.
+        IntegrityError: the card breaks its schema (a bug in the job that made it).
     """
     from zoo_registry import codec
     names.check_name(name)
@@ -67,8 +82,7 @@ def record(registry: Registry, *, name: str, kind: str, state_dict: Mapping, res
     model_bytes = codec.encode(state_dict)
     if model is not None:
         check_reloads(model, model_bytes, config, catalog)
-    files = artifact.render(model_bytes, config, card, name)
-    return registry.write(files)
+    return artifact.render(model_bytes, config, card, name)
 
 
 def _dataset_hub_id(catalog, name: str) -> str | None:
@@ -100,9 +114,14 @@ def check_reloads(model, model_bytes: bytes, config: Config, catalog) -> None:
 
 def record_quantized(registry: Registry, produced, name: str | None = None) -> Entry:
     """Record a ``zoo.jobs.quantize.Quantized``; the default name is ARCH-int8."""
+    return registry.write(render_quantized(produced, name))
+
+
+def render_quantized(produced, name: str | None = None) -> dict[str, bytes]:
+    """The files of a ``zoo.jobs.quantize.Quantized`` as ``render`` makes them; the default name is ARCH-int8."""
     selection = produced.selection
     backend = selection.catalog.backend(produced.backend)
-    return record(registry, name=name or names.default_name(selection.spec.name, "int8"), kind="int8",
+    return render(name=name or names.default_name(selection.spec.name, "int8"), kind="int8",
                   state_dict=backend.state_dict(produced.model), result=produced.result, catalog=selection.catalog,
                   spec=selection.spec, preset=produced.preset, backend=produced.backend,
                   in_channels=selection.spec.in_channels, model=produced.model, labels=selection.data.labels,

@@ -12,7 +12,7 @@ from zoo.core.errors import IncompatibleError, NoWeightsError, UnknownNameError,
 from zoo.core.licenses import HUB_LICENSES
 from zoo.core.specs import HUB_REPO_ID, ModelSpec
 from zoo.state_dicts import check_finite_weights, check_state_dict, state_dict_digest
-from zoo_registry.store import Registry
+from zoo_registry.store import Entry, Registry
 
 RANDOM = "random"
 
@@ -32,6 +32,8 @@ class WeightsChoice:
     hub_repo: str | None = None
     # How the weights expect images normalised on ``dataset``, where they say (KnownWeights.mean/std/crop_ratio).
     normalization: tuple[tuple[float, ...], tuple[float, ...], float | None] | None = None
+    # The registry version the weights come from, where they do (what a sweep ships to workers without a registry).
+    entry: Entry | None = None
 
     def describe(self) -> dict:
         """What a card records as its ``parent``."""
@@ -64,7 +66,7 @@ def _from_registry(spec: ModelSpec, reference: str, registry: Registry, catalog)
         name=entry.ref, source=f"zoo registry {entry.ref}",
         dataset=entry.dataset, num_classes=config.num_classes, image_size=config.image_size,
         load=lambda: build(config, model_bytes, catalog, entry.ref).state_dict(), recipe=card.command or "",
-        license=card.license,
+        license=card.license, entry=entry,
     )
 
 
