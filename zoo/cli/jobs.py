@@ -155,7 +155,7 @@ QUANTIZE_OPTIONS = (
                  help="--preset auto: training images held out to judge candidates (never the test split)."),
     click.option("--equalize", is_flag=True,
                  help="Cross-layer equalization before calibration: evens out weight ranges between consecutive "
-                      "convolutions (per-tensor weights, depthwise layers gain most; backend eager)."),
+                      "convolutions (per-tensor weights, depthwise layers gain most; static presets, backend eager)."),
     click.option("--float-module", "float_modules", multiple=True, metavar="MODULE",
                  help="Keep these modules in float (repeatable): a module path (features.1.conv.0.0; `zoo explain` "
                       "names them), re:REGEX over paths, or type:CLASS (e.g. type:torch.nn.Linear)."),

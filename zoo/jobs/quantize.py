@@ -150,8 +150,9 @@ def _select(options: QuantizeOptions, ctx: Context
     if options.equalize:
         if auto:
             raise SettingError(f"--preset {options.preset} tries cross-layer equalization itself: drop --equalize")
-        if preset.method == "dynamic":
-            raise SettingError(f"preset '{preset.name}' is dynamic: --equalize applies to static and QAT presets")
+        if preset.method != "static":
+            # QAT trains the scales and weights it would even out; dynamic presets observe no activations.
+            raise SettingError(f"preset '{preset.name}' is {preset.method}: --equalize applies to static presets")
         preset = dataclasses.replace(preset, equalize=True)
     backend_name = pipeline.choose_backend(selection.spec, preset, options.backend, catalog)
     backend = catalog.backend(backend_name)
