@@ -87,6 +87,21 @@ def test_dry_run_lists_every_cell_under_its_predictable_name_and_runs_nothing(tm
     assert versions(tmp_path) == []
 
 
+def test_a_cell_that_cannot_run_is_one_failed_cell_and_the_others_are_planned(tmp_path):
+    # resnet50 has no Fashion-MNIST weights, and x86-pt2e does not go through eager: known before anything runs.
+    result = zoo("--registry", str(tmp_path), "sweep", "--arch", "mobilenet_v2,resnet50", "--preset",
+                 "fbgemm-minmax,x86-pt2e", "--backend", "eager", "--eval-limit", "32", "--dry-run", "--json")
+    assert result.exit_code == 2, result.output
+    cells = {(c["arch"], c["preset"]): c for c in json.loads(result.stdout)["cells"]}
+    assert cells["mobilenet_v2", "fbgemm-minmax"]["status"] == "planned"
+    assert "no float weights for 'resnet50'" in cells["resnet50", "fbgemm-minmax"]["error"]
+    assert "does not work with backend 'eager'" in cells["mobilenet_v2", "x86-pt2e"]["error"]
+    assert [c["status"] for c in cells.values()].count("failed") == 3
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 3 and all(line.startswith("Error: cell ") and " cannot run: " in line for line in errors)
+    assert versions(tmp_path) == []
+
+
 def test_a_cells_key_changes_with_what_decides_its_result_and_nothing_else():
     from zoo.jobs.quantize import QuantizeOptions
     from zoo.jobs.sweep import cell_key

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
+from zoo.core.errors import SettingError
+
 if TYPE_CHECKING:
     from zoo_registry.schema import Card, Latency
 
@@ -86,15 +88,8 @@ def format_of(path: Path) -> str | None:
     return FORMATS.get(Path(path).suffix.lower())
 
 
-class Refused(click.ClickException):
-    """A one-line refusal that is not about how the command was written (a missing optional extra, nothing to
-    draw): exit 2 like every refused input, without click's usage hint."""
-
-    exit_code = 2
-
-
 def checked_path(param, value: str | None) -> Path | None:
-    """--plot's file, refused before any model is read (click.BadParameter, or Refused when matplotlib is
+    """--plot's file, refused before any model is read (click.BadParameter, or SettingError when matplotlib is
     missing): an extension zoo draws to, a directory that exists, matplotlib installed."""
     if value is None:
         return None
@@ -110,7 +105,7 @@ def checked_path(param, value: str | None) -> Path | None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise Refused(f"--plot needs matplotlib: {INSTALL}") from None
+        raise SettingError(f"--plot needs matplotlib: {INSTALL}") from None
     return path
 
 
@@ -123,7 +118,7 @@ def write(cards: Sequence[Card], path: Path, err: bool) -> None:
     if left_out:
         click.echo(f"not plotted (no latency recorded): {', '.join(left_out)}", err=True)
     if not plotted:
-        raise Refused(f"nothing to plot to {path}: none of these models has a latency recorded")
+        raise SettingError(f"nothing to plot to {path}: none of these models has a latency recorded")
     datasets = sorted({f"{c.dataset.name} {c.dataset.split} ({c.dataset.images} images)" for c in cards})
     draw(plotted, path, f"top-1 against latency on {'; '.join(datasets)}")
     click.echo(f"wrote {path} ({len(plotted)} point(s))", err=err)

@@ -129,6 +129,16 @@ def baseline_key(card: Card) -> tuple:
     return (card.arch, (card.parent or {}).get("sha256"), card.seed, card.dataset.name, card.dataset.images)
 
 
+def method_label(card: Card) -> str:
+    """How an int8 model was made, in a few words: the method and preset, and what changed the preset's recipe
+    (equalization, per-module rules, the search that chose it)."""
+    extras = [*(["equalized"] if card.equalize else []),
+              *([f"{len(card.module_rules)} module rule(s)"] if card.module_rules else []),
+              *(["chosen by --preset auto"] if card.search else [])]
+    label = f"{METHODS[card.method]} {card.preset or ''}".strip()
+    return f"{label} ({', '.join(extras)})" if extras else label
+
+
 def comparison_rows(cards: list[Card]) -> list[dict]:
     """One row per float parent (and fused float) and per model, in the shape of the tutorial's table."""
     rows, parents = [], set()
@@ -145,7 +155,7 @@ def comparison_rows(cards: list[Card]) -> list[dict]:
                 if card.fused_baseline:
                     rows.append(_row("fused float", "float", card.fused_baseline, None, None))
         m = card.metrics
-        rows.append(_row(f"{card.name}@{card.version[:8]}", f"{METHODS[card.method]} {card.preset or ''}".strip(),
+        rows.append(_row(f"{card.name}@{card.version[:8]}", method_label(card),
                          m, m.size_bytes, m.latency))
     return rows
 

@@ -55,9 +55,10 @@ def _search_lines(search: dict | None) -> list[str]:
             continue
         chosen = "*" if index == search["chosen"] else ""
         kept = ", ".join(step["float_modules"]) or "-"
-        rows.append([chosen, f"{step['preset']} ({step['step']})", tables.percent(step["top1"]),
-                     f"{0.0 - step['drop']:+.2f} pt", f"float: {kept}"])
-    lines.append(tables.render(["", "candidate", "val top-1", "change", "modules in float"], rows,
+        how = step["step"] if not step.get("equalize") or step["step"] == "equalized" else f"equalized, {step['step']}"
+        rows.append([chosen, f"{step['preset']} ({how})", tables.percent(step["top1"]),
+                     f"{0.0 - step['drop']:+.2f} pt", kept])
+    lines.append(tables.render(["*", "candidate", "val top-1", "change", "modules in float"], rows,
                                align_right=(2, 3)))
     lines.append("* chosen: the first within budget" if search["met"] else
                  f"* chosen: none was within budget; the best misses it by {search.get('missed_by')} pt")

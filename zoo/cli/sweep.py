@@ -78,7 +78,8 @@ def sweep_command(archs, presets, datasets, executor, address, cpus_per_cell, re
         where = f" on {outcome.node}" if outcome.node else ""
         took = f" in {outcome.wall_s:.0f} s" if outcome.wall_s is not None else ""
         if outcome.status == "failed":
-            click.echo(f"Error: cell {outcome.cell.label} failed{where}: {outcome.error}", err=True)
+            what = "cannot run" if outcome.cell.problem else f"failed{where}"
+            click.echo(f"Error: cell {outcome.cell.label} {what}: {outcome.error}", err=True)
         elif outcome.status == "recorded" and outcome.entry:
             click.echo(f"[{len(seen)}/{total}] {outcome.cell.label}: recorded as {outcome.entry.ref}{took}{where}",
                        err=True)
@@ -98,9 +99,10 @@ def sweep_command(archs, presets, datasets, executor, address, cpus_per_cell, re
     elif dry_run:
         click.echo(tables.render(["cell", "name", "weights", "status"],
                                  [[o.cell.label, o.cell.name, o.cell.weights,
-                                   f"recorded as {o.entry.ref}" if o.entry else "to run"] for o in outcomes]))
+                                   f"recorded as {o.entry.ref}" if o.entry else
+                                   "cannot run (above)" if o.status == "failed" else "to run"] for o in outcomes]))
         click.echo(f"{total} cell(s): {counts['planned']} to run, {counts['skipped']} already recorded "
-                   f"(--rerun runs them again)")
+                   f"(--rerun runs them again), {counts['failed']} cannot run")
     else:
         from zoo.cli.registry import comparison_rows, comparison_table
 

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from zoo.context import Context, default_context
-from zoo.core.errors import IncompatibleError, IntegrityError, SettingError, ZooError
+from zoo.core.errors import (
+    IncompatibleError,
+    IntegrityError,
+    NoWeightsError,
+    SettingError,
+    WeightsFileError,
+    ZooError,
+)
 from zoo.host.plugins import PluginHost, host
 from zoo.jobs.quantize import QuantizeOptions
 from zoo_registry import artifact, names
@@ -49,6 +56,8 @@ class Cell:
         weights_sha256: sha256 of those weights' tensors (``zoo.state_dicts.state_dict_digest``); None for random.
         shipped: the artifact files of registry weights (file name to bytes), which a worker records in a scratch
             registry of its own; None otherwise.
+        problem: why the cell cannot run, known when it was planned (no float weights for it, a preset its model
+            or backend cannot take), in one line; the sweep reports it as a failed cell and runs the others.
     """
 
     name: str
@@ -57,6 +66,7 @@ class Cell:
     weights: str
     weights_sha256: str | None
     shipped: dict[str, bytes] | None = dataclasses.field(default=None, repr=False)
+    problem: str | None = None
 
     @property
     def label(self) -> str:
@@ -169,15 +179,36 @@ def plan(jobs: Sequence[QuantizeOptions], context: Context | None = None) -> lis
         catalog = ctx.catalog
         catalog.preset(options.preset)
         dataset = catalog.dataset(options.dataset).name
+        name = cell_name(spec.name, options.preset, dataset)
         which = (spec.name, dataset, options.weights)
-        if which not in resolved:
-            choice = weight_choices.resolve(spec, dataset, options.weights, ctx.registry, catalog)
-            digest = state_dict_digest(choice.load()) if choice.load is not None else None
-            resolved[which] = (choice.name, digest, _files_of(ctx.registry, choice.entry) if choice.entry else None)
+        try:
+            _check_backend(spec, options, catalog)
+            if which not in resolved:
+                choice = weight_choices.resolve(spec, dataset, options.weights, ctx.registry, catalog)
+                digest = state_dict_digest(choice.load()) if choice.load is not None else None
+                resolved[which] = (choice.name, digest,
+                                   _files_of(ctx.registry, choice.entry) if choice.entry else None)
+        except (NoWeightsError, WeightsFileError, IncompatibleError) as exc:
+            # This cell cannot run; the grid's other cells can.
+            cells.append(Cell(name, cell_key(options, options.weights or "", None), options, options.weights or "-",
+                              None, problem=one_line(exc)))
+            continue
         weights, digest, shipped = resolved[which]
-        cells.append(Cell(cell_name(spec.name, options.preset, dataset), cell_key(options, weights, digest),
-                          options, weights, digest, shipped))
+        cells.append(Cell(name, cell_key(options, weights, digest), options, weights, digest, shipped))
     return cells
+
+
+def _check_backend(spec, options: QuantizeOptions, catalog) -> None:
+    """Refuse, as `zoo quantize` would before any work, a preset the model or the backend asked for cannot take."""
+    from zoo.jobs.search import candidates, is_auto
+    from zoo.quantization import pipeline
+
+    if is_auto(options.preset):
+        candidates(options.preset, spec, options.backend, catalog)
+        return
+    preset = catalog.preset(options.preset)
+    backend = catalog.backend(pipeline.choose_backend(spec, preset, options.backend, catalog))
+    backend.check(dataclasses.replace(preset, equalize=options.equalize))
 
 
 def _files_of(registry: Registry, entry: Entry) -> dict[str, bytes]:
@@ -303,6 +334,9 @@ def sweep(cells: Sequence[Cell], execute: Executor, context: Context | None = No
 
     to_run = []
     for cell in cells:
+        if cell.problem is not None:
+            done(Outcome(cell, "failed", error=cell.problem))
+            continue
         found = None if rerun else already_recorded(registry, cell)
         if found is not None:
             done(Outcome(cell, "skipped", found))

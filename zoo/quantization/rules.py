@@ -69,8 +69,9 @@ def resolve(model: nn.Module, rules: Sequence[ModuleRule], catalog) -> tuple[tup
     for index, rule in enumerate(rules):
         matched = _matches(rule, modules, catalog)
         if not matched:
-            raise SettingError(f"module rule {rule.selector!r} matches no module of {type(model).__name__}; "
-                               f"closest: {_closest(rule.pattern, names)}")
+            closest = f"; closest paths: {_closest(rule.pattern, names)}" if rule.match == "name" else \
+                " (`zoo explain` lists its layers' paths)"
+            raise SettingError(f"module rule {rule.selector} matches no module of {type(model).__name__}{closest}")
         if rule.match == "name":
             if rule.pattern in named:
                 raise SettingError(f"module {rule.pattern!r} has two rules; give one")

@@ -157,8 +157,9 @@ class Pt2eBackend(Backend):
 
     def check(self, preset: Preset) -> None:
         if preset.equalize:
-            raise IncompatibleError(f"preset '{preset.name}' asks for cross-layer equalization, which zoo does on "
-                                    "eager-mode fused models only: use --backend eager")
+            raise IncompatibleError("cross-layer equalization (--equalize) works in backend eager only, on its fused "
+                                    "models; pt2e presets cannot have it: choose an eager preset such as "
+                                    "fbgemm-minmax or qnnpack-minmax")
         if preset.engine not in ENGINES:
             raise IncompatibleError(f"backend 'pt2e' has no engine '{preset.engine}'; engines: {', '.join(ENGINES)}")
 

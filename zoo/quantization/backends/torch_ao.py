@@ -192,9 +192,8 @@ def fuse_modules(model: nn.Module, groups: Sequence[Sequence[str]], is_qat: bool
 
 def refuse_equalization(backend: str, preset: Preset) -> None:
     if preset.equalize:
-        raise IncompatibleError(f"preset '{preset.name}' asks for cross-layer equalization, which zoo does on "
-                                f"eager-mode fused models only; backend '{backend}' fuses inside its own prepare: "
-                                "use --backend eager")
+        raise IncompatibleError(f"cross-layer equalization (--equalize) works in backend eager only, on its fused "
+                                f"models; backend '{backend}' fuses inside its own prepare: use --backend eager")
 
 
 class _TorchAo(Backend):
