@@ -75,7 +75,7 @@ class QuantizeOptions:
     # those modules take; each module a path, re:REGEX or type:CLASS (zoo.quantization.rules).
     float_modules: tuple[str, ...] = ()
     module_presets: tuple[tuple[str, str], ...] = ()
-    # cross-layer equalization before calibration or QAT (zoo.quantization.equalization; backend eager)
+    # cross-layer equalization before calibration (zoo.quantization.equalization; static presets, backend eager)
     equalize: bool = False
     # preset "auto" or "auto:ENGINE": how the recipe search judges candidates (zoo.jobs.search)
     search: search_job.SearchOptions = field(default_factory=search_job.SearchOptions)
