@@ -12,10 +12,9 @@ import json
 import os
 
 import pytest
-from click.testing import CliRunner
 
 from tests import fake_plugins
-from zoo.cli import main
+from tests.test_storage_faults import one_line_error, zoo
 from zoo.host.plugins import host
 from zoo_registry import artifact
 from zoo_registry.store import Registry
@@ -40,19 +39,6 @@ KILLER = """
     def register_models(register):
         register(ModelSpec("sweep_killer", build, description="kills its worker"))
 """
-
-
-def zoo(*args: str):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def one_line_error(result, *fragments: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-    return lines[0]
 
 
 def versions(root) -> list[tuple[str, str]]:
