@@ -111,23 +111,21 @@ def _described(value) -> str:
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
-class _ReturnsModule:
-    """``build``, checked to return an ``nn.Module`` (torch is imported when it is called, not before)."""
+class _ReturnsModule(Fenced):
+    """``build``, checked to return an ``nn.Module`` (torch is imported when it is called, not before); the fence
+    itself is the catalog's, around it."""
 
-    __zoo_fenced__ = True
-    __slots__ = ("__wrapped__", "plugin", "model")
+    __slots__ = ()
 
     def __init__(self, build: Callable, plugin: str, model: str):
-        self.__wrapped__ = build
-        self.plugin = plugin
-        self.model = model
+        super().__init__(build, plugin, f"build of {model}")
 
     def __call__(self, *args, **kwargs):
         from torch import nn
 
         built = self.__wrapped__(*args, **kwargs)
         if not isinstance(built, nn.Module):
-            raise PluginCallError(self.plugin, f"build of {self.model}", TypeError(
+            raise PluginCallError(self.plugin, self.what, TypeError(
                 f"returned {_described(built)}, not a torch.nn.Module"))
         return built
 

@@ -10,9 +10,10 @@ wastes less of its 8 bits on a few wide channels; MobileNet's depthwise layers
 are the case it was made for. torch.ao's own ``_equalize`` does not handle a
 depthwise second layer, which is why zoo has its own.
 
-Pairs are found on the fused model's FX graph: a Conv2d, or a fused ConvReLU2d
-whose activation is ReLU (ReLU6 clips, so it does not commute with scaling),
-whose output goes only to another Conv2d or ConvReLU2d.
+Pairs are found on the fused model's FX trace, which sees through fused
+ConvReLU2d modules: a Conv2d whose output goes only to another Conv2d, through
+nothing but a plain ReLU (ReLU6 clips, so it does not commute with scaling)
+and the Identity modules fusion leaves where batch norms were.
 """
 
 from __future__ import annotations
